@@ -1,0 +1,1 @@
+//! Bedrock wire codecs (in progress).

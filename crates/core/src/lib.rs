@@ -1,0 +1,19 @@
+//! The shared vocabulary of embedrock.
+//!
+//! Every other crate speaks in these terms: an [`EmbedRequest`] goes into an
+//! [`Embedder`] and an [`EmbedResponse`] comes out, whatever answers it (a local
+//! model on the CPU or a Bedrock model over HTTP). The [`catalogue`] holds the
+//! facts about each model as data, and [`math`] the vector arithmetic that the
+//! rest of the project shares. This crate depends on nothing internal.
+#![deny(missing_docs)]
+
+pub mod catalogue;
+mod embedder;
+mod error;
+pub mod math;
+mod types;
+
+pub use catalogue::{Catalogue, Family, Modality, ModelInfo, Provider};
+pub use embedder::{DynEmbedder, Embedder};
+pub use error::{Error, Result};
+pub use types::{EmbedRequest, EmbedResponse, InputType, OutputType, TypedEmbeddings};

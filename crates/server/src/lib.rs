@@ -1,0 +1,1 @@
+//! Bedrock-compatible server (in progress).
