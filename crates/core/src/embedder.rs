@@ -67,7 +67,11 @@ mod tests {
                 .iter()
                 .map(|t| vec![t.len() as f32, t.bytes().next().unwrap_or(0) as f32])
                 .collect();
-            let tokens = request.texts.iter().map(|t| t.split_whitespace().count()).collect();
+            let tokens = request
+                .texts
+                .iter()
+                .map(|t| t.split_whitespace().count())
+                .collect();
             Ok(EmbedResponse::new("lengths", vectors, tokens))
         }
         fn model_id(&self) -> &str {

@@ -12,7 +12,10 @@ pub enum Error {
     #[error("no input: give at least one text to embed")]
     EmptyInput,
     /// The model does not produce the requested number of dimensions.
-    #[error("model {model} does not support {requested} dimensions (allowed: {})", join(allowed))]
+    #[error(
+        "model {model} does not support {requested} dimensions (allowed: {})",
+        join(allowed)
+    )]
     DimensionsNotAllowed {
         /// The model asked for.
         model: String,

@@ -6,6 +6,7 @@
 //! facts about each model as data, and [`math`] the vector arithmetic that the
 //! rest of the project shares. This crate depends on nothing internal.
 #![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod catalogue;
 mod embedder;

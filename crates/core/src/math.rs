@@ -81,10 +81,10 @@ pub fn quantize_uint8(v: &[f32]) -> Vec<u8> {
 pub fn binarize(v: &[f32]) -> Vec<u8> {
     v.chunks(8)
         .map(|chunk| {
-            chunk
-                .iter()
-                .enumerate()
-                .fold(0u8, |byte, (i, x)| if *x > 0.0 { byte | (0x80 >> i) } else { byte })
+            chunk.iter().enumerate().fold(
+                0u8,
+                |byte, (i, x)| if *x > 0.0 { byte | (0x80 >> i) } else { byte },
+            )
         })
         .collect()
 }

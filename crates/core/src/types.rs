@@ -193,16 +193,31 @@ impl TypedEmbeddings {
             match t {
                 OutputType::Float => {}
                 OutputType::Int8 => {
-                    out.int8 = Some(vectors.iter().map(|v| crate::math::quantize_int8(v)).collect())
+                    out.int8 = Some(
+                        vectors
+                            .iter()
+                            .map(|v| crate::math::quantize_int8(v))
+                            .collect(),
+                    )
                 }
                 OutputType::Uint8 => {
-                    out.uint8 = Some(vectors.iter().map(|v| crate::math::quantize_uint8(v)).collect())
+                    out.uint8 = Some(
+                        vectors
+                            .iter()
+                            .map(|v| crate::math::quantize_uint8(v))
+                            .collect(),
+                    )
                 }
                 OutputType::Binary => {
                     out.binary = Some(
                         vectors
                             .iter()
-                            .map(|v| crate::math::binarize(v).into_iter().map(|b| b as i8).collect())
+                            .map(|v| {
+                                crate::math::binarize(v)
+                                    .into_iter()
+                                    .map(|b| b as i8)
+                                    .collect()
+                            })
                             .collect(),
                     )
                 }
@@ -272,7 +287,10 @@ mod tests {
         for t in InputType::ALL {
             assert_eq!(t.as_str().parse::<InputType>().unwrap(), t);
         }
-        assert_eq!("search_query".parse::<InputType>().unwrap(), InputType::Query);
+        assert_eq!(
+            "search_query".parse::<InputType>().unwrap(),
+            InputType::Query
+        );
         assert!("nonsense".parse::<InputType>().is_err());
         for t in ["float", "int8", "uint8", "binary", "ubinary"] {
             assert_eq!(t.parse::<OutputType>().unwrap().as_str(), t);

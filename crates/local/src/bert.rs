@@ -1,0 +1,527 @@
+//! A BERT encoder on the CPU, for sentence-transformers models of the BERT
+//! family (all-MiniLM, bge, e5, gte ...).
+//!
+//! Sequences of a batch are **packed**, not padded: the dense layers run over
+//! the concatenated tokens of every sequence, and attention runs per sequence
+//! over its own tokens. The result is what a padded batch with an attention
+//! mask computes (masked keys get exactly zero weight there), without the
+//! work on padding. The layer structure follows Hugging Face's `BertModel`
+//! (`modeling_bert.py`: embeddings, then per layer self-attention, output
+//! dense + residual + LayerNorm, intermediate dense + GELU, output dense +
+//! residual + LayerNorm).
+
+use std::path::Path;
+
+use serde::Deserialize;
+
+use crate::kernels;
+use crate::Error;
+
+/// The fields of a model's `config.json` that the encoder reads.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BertConfig {
+    /// Must be `bert` (or a BERT-compatible type).
+    #[serde(default)]
+    pub model_type: Option<String>,
+    /// Width of the hidden states.
+    pub hidden_size: usize,
+    /// Number of encoder layers.
+    pub num_hidden_layers: usize,
+    /// Attention heads per layer.
+    pub num_attention_heads: usize,
+    /// Width of the feed-forward layer.
+    pub intermediate_size: usize,
+    /// Longest sequence the position table covers.
+    pub max_position_embeddings: usize,
+    /// Rows of the token-type table.
+    #[serde(default = "default_type_vocab")]
+    pub type_vocab_size: usize,
+    /// Epsilon of every LayerNorm.
+    #[serde(default = "default_eps")]
+    pub layer_norm_eps: f64,
+    /// The activation; only the erf GELU is supported.
+    #[serde(default = "default_act")]
+    pub hidden_act: String,
+    /// Only absolute position embeddings are supported.
+    #[serde(default)]
+    pub position_embedding_type: Option<String>,
+}
+
+fn default_type_vocab() -> usize {
+    2
+}
+fn default_eps() -> f64 {
+    1e-12
+}
+fn default_act() -> String {
+    "gelu".into()
+}
+
+impl BertConfig {
+    /// Reads and checks `config.json`.
+    pub fn load(path: &Path) -> Result<Self, Error> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: BertConfig = serde_json::from_str(&text).map_err(|e| Error::BadModelFile {
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        })?;
+        let bad = |reason: String| Error::BadModelFile {
+            path: path.to_path_buf(),
+            reason,
+        };
+        match cfg.model_type.as_deref() {
+            None | Some("bert") => {}
+            Some(other) => {
+                return Err(bad(format!(
+                "model_type {other:?} is not supported (the local engine runs BERT-family models)"
+            )))
+            }
+        }
+        if !matches!(cfg.hidden_act.as_str(), "gelu") {
+            return Err(bad(format!(
+                "hidden_act {:?} is not supported (only the erf GELU \"gelu\")",
+                cfg.hidden_act
+            )));
+        }
+        if let Some(p) = cfg.position_embedding_type.as_deref() {
+            if p != "absolute" {
+                return Err(bad(format!(
+                    "position_embedding_type {p:?} is not supported"
+                )));
+            }
+        }
+        if cfg.num_attention_heads == 0 || cfg.hidden_size % cfg.num_attention_heads != 0 {
+            return Err(bad(format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                cfg.hidden_size, cfg.num_attention_heads
+            )));
+        }
+        Ok(cfg)
+    }
+}
+
+/// A dense layer with its weight stored transposed (`in × out`, row-major),
+/// which is the layout the matrix multiply reads fastest.
+struct Linear {
+    weight_t: Vec<f32>,
+    bias: Vec<f32>,
+    in_dim: usize,
+    out_dim: usize,
+}
+
+impl Linear {
+    /// `out[rows × out_dim] = x · W^T + b` (+ `residual`, when given).
+    fn forward(
+        &self,
+        x: &[f32],
+        rows: usize,
+        residual: Option<&[f32]>,
+        out: &mut Vec<f32>,
+        threads: usize,
+    ) {
+        out.clear();
+        out.reserve(rows * self.out_dim);
+        match residual {
+            Some(r) => {
+                for row in r.chunks_exact(self.out_dim).take(rows) {
+                    out.extend(row.iter().zip(&self.bias).map(|(a, b)| a + b));
+                }
+            }
+            None => {
+                for _ in 0..rows {
+                    out.extend_from_slice(&self.bias);
+                }
+            }
+        }
+        kernels::matmul(
+            rows,
+            self.out_dim,
+            self.in_dim,
+            out,
+            self.out_dim,
+            x,
+            self.in_dim,
+            1,
+            &self.weight_t,
+            self.out_dim,
+            1,
+            true,
+            threads,
+        );
+    }
+}
+
+struct LayerNorm {
+    gamma: Vec<f32>,
+    beta: Vec<f32>,
+}
+
+struct Layer {
+    qkv: Linear,
+    attn_out: Linear,
+    attn_norm: LayerNorm,
+    intermediate: Linear,
+    output: Linear,
+    out_norm: LayerNorm,
+}
+
+/// The encoder's weights, loaded from `model.safetensors`.
+pub struct BertModel {
+    cfg: BertConfig,
+    word: Vec<f32>,
+    position: Vec<f32>,
+    token_type: Vec<f32>,
+    emb_norm: LayerNorm,
+    layers: Vec<Layer>,
+    vocab_size: usize,
+}
+
+/// Reads tensors by name, accepting the `bert.` prefix some checkpoints carry.
+struct Tensors<'a> {
+    st: safetensors::SafeTensors<'a>,
+    prefix: &'static str,
+    path: &'a Path,
+}
+
+impl Tensors<'_> {
+    fn get(&self, name: &str) -> Result<(Vec<f32>, Vec<usize>), Error> {
+        let full = format!("{}{name}", self.prefix);
+        let view = self.st.tensor(&full).map_err(|_| Error::BadModelFile {
+            path: self.path.to_path_buf(),
+            reason: format!("tensor {full} is missing"),
+        })?;
+        let shape = view.shape().to_vec();
+        let data = view.data();
+        let values = match view.dtype() {
+            safetensors::Dtype::F32 => data
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+            safetensors::Dtype::F16 => data
+                .chunks_exact(2)
+                .map(|b| f16_to_f32(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+            safetensors::Dtype::BF16 => data
+                .chunks_exact(2)
+                .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16))
+                .collect(),
+            other => {
+                return Err(Error::BadModelFile {
+                    path: self.path.to_path_buf(),
+                    reason: format!("tensor {full} has unsupported dtype {other:?}"),
+                })
+            }
+        };
+        Ok((values, shape))
+    }
+
+    fn expect(&self, name: &str, shape: &[usize]) -> Result<Vec<f32>, Error> {
+        let (values, got) = self.get(name)?;
+        if got != shape {
+            return Err(Error::BadModelFile {
+                path: self.path.to_path_buf(),
+                reason: format!(
+                    "tensor {}{name} has shape {got:?}, expected {shape:?}",
+                    self.prefix
+                ),
+            });
+        }
+        Ok(values)
+    }
+
+    fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear, Error> {
+        let w = self.expect(&format!("{name}.weight"), &[out_dim, in_dim])?;
+        let bias = self.expect(&format!("{name}.bias"), &[out_dim])?;
+        Ok(Linear {
+            weight_t: transpose(&w, out_dim, in_dim),
+            bias,
+            in_dim,
+            out_dim,
+        })
+    }
+
+    fn norm(&self, name: &str, width: usize) -> Result<LayerNorm, Error> {
+        // Old checkpoints name the LayerNorm parameters gamma/beta.
+        let gamma = self
+            .expect(&format!("{name}.weight"), &[width])
+            .or_else(|_| self.expect(&format!("{name}.gamma"), &[width]))?;
+        let beta = self
+            .expect(&format!("{name}.bias"), &[width])
+            .or_else(|_| self.expect(&format!("{name}.beta"), &[width]))?;
+        Ok(LayerNorm { gamma, beta })
+    }
+}
+
+fn transpose(w: &[f32], rows: usize, cols: usize) -> Vec<f32> {
+    let mut t = vec![0f32; w.len()];
+    for r in 0..rows {
+        for c in 0..cols {
+            t[c * rows + r] = w[r * cols + c];
+        }
+    }
+    t
+}
+
+fn f16_to_f32(h: u16) -> f32 {
+    let sign = ((h >> 15) as u32) << 31;
+    let exp = ((h >> 10) & 0x1f) as u32;
+    let frac = (h & 0x3ff) as u32;
+    let bits = match (exp, frac) {
+        (0, 0) => sign,
+        (0, f) => {
+            // Subnormal: normalise the fraction.
+            let mut e = 127 - 15 + 1;
+            let mut f = f;
+            while f & 0x400 == 0 {
+                f <<= 1;
+                e -= 1;
+            }
+            sign | ((e as u32) << 23) | ((f & 0x3ff) << 13)
+        }
+        (0x1f, f) => sign | 0x7f80_0000 | (f << 13),
+        (e, f) => sign | ((e + 127 - 15) << 23) | (f << 13),
+    };
+    f32::from_bits(bits)
+}
+
+/// Scratch buffers reused across layers of one forward pass.
+#[derive(Default)]
+struct Scratch {
+    qkv: Vec<f32>,
+    ctx: Vec<f32>,
+    scores: Vec<f32>,
+    hidden2: Vec<f32>,
+    inter: Vec<f32>,
+}
+
+impl BertModel {
+    /// Loads the weights of a model whose `config.json` is `cfg`.
+    pub fn load(weights_path: &Path, cfg: BertConfig) -> Result<Self, Error> {
+        let bytes = std::fs::read(weights_path).map_err(|e| Error::io(weights_path, e))?;
+        let st =
+            safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::BadModelFile {
+                path: weights_path.to_path_buf(),
+                reason: e.to_string(),
+            })?;
+        let prefix = if st.tensor("embeddings.word_embeddings.weight").is_ok() {
+            ""
+        } else {
+            "bert."
+        };
+        let t = Tensors {
+            st,
+            prefix,
+            path: weights_path,
+        };
+        let h = cfg.hidden_size;
+        let (word, word_shape) = t.get("embeddings.word_embeddings.weight")?;
+        if word_shape.len() != 2 || word_shape[1] != h {
+            return Err(Error::BadModelFile {
+                path: weights_path.to_path_buf(),
+                reason: format!("word embeddings have shape {word_shape:?}, expected [vocab, {h}]"),
+            });
+        }
+        let vocab_size = word_shape[0];
+        let position = t.expect(
+            "embeddings.position_embeddings.weight",
+            &[cfg.max_position_embeddings, h],
+        )?;
+        let token_type = t.expect(
+            "embeddings.token_type_embeddings.weight",
+            &[cfg.type_vocab_size, h],
+        )?;
+        let emb_norm = t.norm("embeddings.LayerNorm", h)?;
+        let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
+        for i in 0..cfg.num_hidden_layers {
+            let p = format!("encoder.layer.{i}");
+            let q = t.linear(&format!("{p}.attention.self.query"), h, h)?;
+            let k = t.linear(&format!("{p}.attention.self.key"), h, h)?;
+            let v = t.linear(&format!("{p}.attention.self.value"), h, h)?;
+            // Fuse Q, K and V into one `h × 3h` projection: one matrix multiply
+            // instead of three, over the same input rows.
+            let mut weight_t = Vec::with_capacity(h * 3 * h);
+            for r in 0..h {
+                for part in [&q, &k, &v] {
+                    weight_t.extend_from_slice(&part.weight_t[r * h..(r + 1) * h]);
+                }
+            }
+            let bias = [q.bias, k.bias, v.bias].concat();
+            layers.push(Layer {
+                qkv: Linear {
+                    weight_t,
+                    bias,
+                    in_dim: h,
+                    out_dim: 3 * h,
+                },
+                attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
+                attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
+                intermediate: t.linear(
+                    &format!("{p}.intermediate.dense"),
+                    cfg.intermediate_size,
+                    h,
+                )?,
+                output: t.linear(&format!("{p}.output.dense"), h, cfg.intermediate_size)?,
+                out_norm: t.norm(&format!("{p}.output.LayerNorm"), h)?,
+            });
+        }
+        Ok(BertModel {
+            cfg,
+            word,
+            position,
+            token_type,
+            emb_norm,
+            layers,
+            vocab_size,
+        })
+    }
+
+    /// The width of the hidden states (the native embedding size).
+    pub fn hidden_size(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    /// Runs the encoder over `seqs` (token ids, special tokens included) and
+    /// returns the last hidden states of all tokens, packed: the rows of
+    /// sequence 0, then of sequence 1, and so on.
+    ///
+    /// `threads` is the parallelism inside the matrix multiplies; 1 runs on the
+    /// calling thread alone.
+    pub fn forward(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>, Error> {
+        let h = self.cfg.hidden_size;
+        let heads = self.cfg.num_attention_heads;
+        let head_dim = h / heads;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let eps = self.cfg.layer_norm_eps as f32;
+
+        // Embeddings: word + position + token type 0, then LayerNorm.
+        let mut hidden = Vec::with_capacity(total * h);
+        for seq in seqs {
+            if seq.len() > self.cfg.max_position_embeddings {
+                return Err(Error::SequenceTooLong {
+                    length: seq.len(),
+                    max: self.cfg.max_position_embeddings,
+                });
+            }
+            for (pos, &id) in seq.iter().enumerate() {
+                let id = id as usize;
+                if id >= self.vocab_size {
+                    return Err(Error::TokenOutOfRange {
+                        id,
+                        vocab: self.vocab_size,
+                    });
+                }
+                let w = &self.word[id * h..(id + 1) * h];
+                let p = &self.position[pos * h..(pos + 1) * h];
+                let t = &self.token_type[..h];
+                hidden.extend(w.iter().zip(p).zip(t).map(|((a, b), c)| a + b + c));
+            }
+        }
+        kernels::layer_norm_rows(
+            &mut hidden,
+            h,
+            &self.emb_norm.gamma,
+            &self.emb_norm.beta,
+            eps,
+        );
+
+        let mut s = Scratch::default();
+        let scale = 1.0 / (head_dim as f32).sqrt();
+        for layer in &self.layers {
+            layer.qkv.forward(&hidden, total, None, &mut s.qkv, threads);
+            s.ctx.clear();
+            s.ctx.resize(total * h, 0.0);
+            let mut offset = 0;
+            for seq in seqs {
+                let len = seq.len();
+                s.scores.resize(len * len, 0.0);
+                for head in 0..heads {
+                    let base = offset * 3 * h + head * head_dim;
+                    let q = &s.qkv[base..];
+                    let k = &s.qkv[base + h..];
+                    let v = &s.qkv[base + 2 * h..];
+                    // scores[len × len] = Q · Kᵀ, reading K transposed in place.
+                    kernels::matmul(
+                        len,
+                        len,
+                        head_dim,
+                        &mut s.scores,
+                        len,
+                        q,
+                        3 * h,
+                        1,
+                        k,
+                        1,
+                        3 * h,
+                        false,
+                        1,
+                    );
+                    kernels::softmax_rows(&mut s.scores, len, scale);
+                    // ctx[rows of seq, head columns] = P · V.
+                    let out = &mut s.ctx[offset * h + head * head_dim..];
+                    kernels::matmul(
+                        len,
+                        head_dim,
+                        len,
+                        out,
+                        h,
+                        &s.scores,
+                        len,
+                        1,
+                        v,
+                        3 * h,
+                        1,
+                        false,
+                        1,
+                    );
+                }
+                offset += len;
+            }
+            layer
+                .attn_out
+                .forward(&s.ctx, total, Some(&hidden), &mut s.hidden2, threads);
+            kernels::layer_norm_rows(
+                &mut s.hidden2,
+                h,
+                &layer.attn_norm.gamma,
+                &layer.attn_norm.beta,
+                eps,
+            );
+            layer
+                .intermediate
+                .forward(&s.hidden2, total, None, &mut s.inter, threads);
+            kernels::gelu(&mut s.inter);
+            layer
+                .output
+                .forward(&s.inter, total, Some(&s.hidden2), &mut hidden, threads);
+            kernels::layer_norm_rows(
+                &mut hidden,
+                h,
+                &layer.out_norm.gamma,
+                &layer.out_norm.beta,
+                eps,
+            );
+        }
+        Ok(hidden)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn half_precision_decodes() {
+        assert_eq!(f16_to_f32(0x3c00), 1.0);
+        assert_eq!(f16_to_f32(0xc000), -2.0);
+        assert_eq!(f16_to_f32(0x0000), 0.0);
+        assert_eq!(f16_to_f32(0x7bff), 65504.0);
+        assert_eq!(f16_to_f32(0x0001), 2f32.powi(-24));
+        assert!(f16_to_f32(0x7c00).is_infinite());
+    }
+
+    #[test]
+    fn transpose_swaps_axes() {
+        let w = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        assert_eq!(transpose(&w, 2, 3), vec![1.0, 4.0, 2.0, 5.0, 3.0, 6.0]);
+    }
+}
