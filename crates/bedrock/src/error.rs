@@ -1,0 +1,193 @@
+//! Bedrock's error kinds: the exception names, HTTP statuses and the
+//! messages the service is known to send.
+
+/// An exception Bedrock answers with. The name is what goes into the
+/// `x-amzn-ErrorType` header, which is where the SDKs read the error code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// 400: the request breaks a rule of the model's input schema or limits.
+    Validation,
+    /// 403: the caller may not do this.
+    AccessDenied,
+    /// 404: no such model (or resource).
+    ResourceNotFound,
+    /// 429: too many requests or tokens for the quota.
+    Throttling,
+    /// 408: the model took too long.
+    ModelTimeout,
+    /// 500: the service failed.
+    InternalServer,
+    /// 503: the service is unavailable for now.
+    ServiceUnavailable,
+    /// 400: an account quota is exceeded.
+    ServiceQuotaExceeded,
+    /// 429: the model is not ready to serve yet (retried by the SDKs).
+    ModelNotReady,
+    /// 424: the model returned an error.
+    ModelError,
+    /// 403: the request carries no credentials.
+    MissingAuthenticationToken,
+    /// 403: the access key or token is not known.
+    UnrecognizedClient,
+    /// 403: the signature does not match, or has expired.
+    InvalidSignature,
+}
+
+impl ErrorKind {
+    /// The exception name as Bedrock writes it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ErrorKind::Validation => "ValidationException",
+            ErrorKind::AccessDenied => "AccessDeniedException",
+            ErrorKind::ResourceNotFound => "ResourceNotFoundException",
+            ErrorKind::Throttling => "ThrottlingException",
+            ErrorKind::ModelTimeout => "ModelTimeoutException",
+            ErrorKind::InternalServer => "InternalServerException",
+            ErrorKind::ServiceUnavailable => "ServiceUnavailableException",
+            ErrorKind::ServiceQuotaExceeded => "ServiceQuotaExceededException",
+            ErrorKind::ModelNotReady => "ModelNotReadyException",
+            ErrorKind::ModelError => "ModelErrorException",
+            ErrorKind::MissingAuthenticationToken => "MissingAuthenticationTokenException",
+            ErrorKind::UnrecognizedClient => "UnrecognizedClientException",
+            ErrorKind::InvalidSignature => "InvalidSignatureException",
+        }
+    }
+
+    /// The HTTP status Bedrock answers this exception with.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorKind::Validation | ErrorKind::ServiceQuotaExceeded => 400,
+            ErrorKind::AccessDenied
+            | ErrorKind::MissingAuthenticationToken
+            | ErrorKind::UnrecognizedClient
+            | ErrorKind::InvalidSignature => 403,
+            ErrorKind::ResourceNotFound => 404,
+            ErrorKind::ModelTimeout => 408,
+            ErrorKind::ModelError => 424,
+            ErrorKind::Throttling | ErrorKind::ModelNotReady => 429,
+            ErrorKind::InternalServer => 500,
+            ErrorKind::ServiceUnavailable => 503,
+        }
+    }
+
+    /// Looks a kind up by its exception name, ignoring anything after a `:`
+    /// and before a `#`, as botocore does with the `x-amzn-ErrorType` header.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        let name = name.split(':').next().unwrap_or(name);
+        let name = name.rsplit('#').next().unwrap_or(name);
+        ALL.iter().copied().find(|k| k.name() == name)
+    }
+}
+
+const ALL: [ErrorKind; 13] = [
+    ErrorKind::Validation,
+    ErrorKind::AccessDenied,
+    ErrorKind::ResourceNotFound,
+    ErrorKind::Throttling,
+    ErrorKind::ModelTimeout,
+    ErrorKind::InternalServer,
+    ErrorKind::ServiceUnavailable,
+    ErrorKind::ServiceQuotaExceeded,
+    ErrorKind::ModelNotReady,
+    ErrorKind::ModelError,
+    ErrorKind::MissingAuthenticationToken,
+    ErrorKind::UnrecognizedClient,
+    ErrorKind::InvalidSignature,
+];
+
+/// An error in Bedrock's shape: an exception kind and the message that goes
+/// into the `{"message": ...}` body.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}: {message}", kind.name())]
+pub struct WireError {
+    /// The exception.
+    pub kind: ErrorKind,
+    /// The message, as the service would word it.
+    pub message: String,
+}
+
+impl WireError {
+    /// An error of this kind with this message.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        WireError {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A `ValidationException`.
+    pub fn validation(message: impl Into<String>) -> Self {
+        WireError::new(ErrorKind::Validation, message)
+    }
+
+    /// Bedrock's "Malformed input request" message for schema violations:
+    /// one violation is quoted, several are counted.
+    pub fn malformed(violations: &[String]) -> Self {
+        let detail = match violations {
+            [one] => one.clone(),
+            many => format!("{} schema violations found", many.len()),
+        };
+        WireError::validation(format!(
+            "Malformed input request: {detail}, please reformat your input and try again."
+        ))
+    }
+
+    /// Bedrock's message for an input over the model's token limit.
+    pub fn too_many_tokens(max: usize, count: usize) -> Self {
+        WireError::validation(format!(
+            "400 Bad Request: Too many input tokens. Max input tokens: {max}, request input token count: {count}"
+        ))
+    }
+
+    /// Bedrock's message for a model id it does not know.
+    pub fn invalid_model_id() -> Self {
+        WireError::validation("The provided model identifier is invalid.")
+    }
+
+    /// The `{"message": ...}` body.
+    pub fn body(&self) -> serde_json::Value {
+        serde_json::json!({ "message": self.message })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_statuses() {
+        assert_eq!(ErrorKind::Throttling.status(), 429);
+        assert_eq!(ErrorKind::ModelNotReady.status(), 429);
+        assert_eq!(ErrorKind::ModelTimeout.status(), 408);
+        assert_eq!(ErrorKind::ModelError.status(), 424);
+        assert_eq!(
+            ErrorKind::from_name(
+                "ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/"
+            ),
+            Some(ErrorKind::Throttling)
+        );
+        assert_eq!(
+            ErrorKind::from_name("com.amazon.bedrock#ValidationException"),
+            Some(ErrorKind::Validation)
+        );
+        for k in ALL {
+            assert_eq!(ErrorKind::from_name(k.name()), Some(k));
+        }
+    }
+
+    #[test]
+    fn malformed_messages() {
+        let one = WireError::malformed(&["#: required key [inputText] not found".into()]);
+        assert_eq!(
+            one.message,
+            "Malformed input request: #: required key [inputText] not found, please reformat your input and try again."
+        );
+        let two = WireError::malformed(&["a".into(), "b".into()]);
+        assert_eq!(
+            two.message,
+            "Malformed input request: 2 schema violations found, please reformat your input and try again."
+        );
+        assert_eq!(two.body()["message"], two.message);
+    }
+}
