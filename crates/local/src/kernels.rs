@@ -187,18 +187,22 @@ dispatch! {
     pub(crate) fn gelu(x: &mut [f32]) => gelu_generic
 }
 
-/// `e^x` for `f32`, within about one ulp; 0 below -87.3, saturating above 88.7.
+/// `e^x` for `f32`, within about one ulp; 0 below -87.3, saturating at 88.
 #[inline(always)]
 #[allow(clippy::excessive_precision)]
 pub(crate) fn exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_359_4;
     const LN2_LO: f32 = -2.121_944_4e-4;
-    // Adding and subtracting 1.5·2^23 rounds to the nearest integer in the FPU's
-    // own rounding mode, which vectorises where `round` would be a call.
+    // Adding 1.5·2^23 rounds to the nearest integer in the FPU's own rounding
+    // mode and leaves that integer in the low mantissa bits, so both the
+    // rounded value and its integer form come without a call or a
+    // saturating conversion, and the loop vectorises.
     const ROUND: f32 = 12_582_912.0;
-    let x = x.clamp(-87.3, 88.7);
-    let n = (x * LOG2E + ROUND) - ROUND;
+    let x = x.clamp(-87.3, 88.0);
+    let t = x * LOG2E + ROUND;
+    let n = t - ROUND;
+    let ni = (t.to_bits() as i32).wrapping_sub(ROUND.to_bits() as i32);
     let r = x - n * LN2_HI - n * LN2_LO;
     let mut p = 1.987_569_1e-4_f32;
     p = p * r + 1.398_199_9e-3;
@@ -207,17 +211,31 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    let scale = f32::from_bits(((n as i32 + 127) as u32) << 23);
-    e * scale
+    e * f32::from_bits(((ni + 127) as u32) << 23)
+}
+
+#[inline(always)]
+fn max_lanes(x: &[f32]) -> f32 {
+    // A comparison rather than `f32::max`, whose NaN rules keep it scalar.
+    let mut acc = [f32::NEG_INFINITY; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            acc[i] = if c[i] > acc[i] { c[i] } else { acc[i] };
+        }
+    }
+    let mut m = f32::NEG_INFINITY;
+    for v in acc.iter().chain(rest) {
+        m = if *v > m { *v } else { m };
+    }
+    m
 }
 
 #[inline(always)]
 fn softmax_rows_generic(x: &mut [f32], width: usize, scale: f32) {
     for row in x.chunks_exact_mut(width) {
-        let mut max = f32::NEG_INFINITY;
-        for v in row.iter() {
-            max = max.max(*v);
-        }
+        let max = max_lanes(row);
         for v in row.iter_mut() {
             *v = exp((*v - max) * scale);
         }

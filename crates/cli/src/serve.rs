@@ -1,0 +1,198 @@
+//! `embedrock serve`: a Bedrock-compatible embedding server on local models.
+//!
+//! With no flags it serves every Bedrock embedding model id of the catalogue
+//! from the local default model on 127.0.0.1, without auth, and prints the
+//! address it listens on (`--port 0` picks a free port).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use embedrock_core::DynEmbedder;
+use embedrock_server::{AuthMode, FaultConfig, Listening, ServerConfig, Tls};
+
+/// Options of `embedrock serve`.
+#[derive(clap::Args, Clone)]
+pub struct ServeArgs {
+    /// The address to listen on. Anything but loopback should have --auth.
+    #[arg(long, default_value = "127.0.0.1", env = "EMBEDROCK_HOST")]
+    pub host: String,
+    /// The port; 0 picks a free one.
+    #[arg(long, default_value_t = 8765, env = "EMBEDROCK_PORT")]
+    pub port: u16,
+    /// A YAML configuration file (model routes, limits, auth, faults, TLS).
+    #[arg(long, env = "EMBEDROCK_SERVE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// The local model that answers every Bedrock embedding id.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Who may call: none, sigv4, bearer (Bedrock API keys) or any.
+    #[arg(long)]
+    pub auth: Option<AuthMode>,
+    /// A SigV4 credential as ACCESS_KEY_ID:SECRET (repeatable).
+    #[arg(long = "credential", env = "EMBEDROCK_CREDENTIALS", value_delimiter = ',', hide_env_values = true)]
+    pub credentials: Vec<String>,
+    /// An accepted Bedrock API key (repeatable).
+    #[arg(long = "api-key", env = "EMBEDROCK_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    pub api_keys: Vec<String>,
+    /// A fault to inject, key=value: latency=50ms | 10ms..200ms | exp:40ms,
+    /// rpm=N, tpm=N, error-rate=0.1, unavailable-share=0.5, not-ready=30s,
+    /// timeout-above-tokens=N, seed=N (repeatable, or comma separated).
+    #[arg(long = "fault")]
+    pub faults: Vec<String>,
+    /// Refuse dimensions the local model cannot produce natively, rather than
+    /// zero-padding or truncating.
+    #[arg(long)]
+    pub strict_dimensions: bool,
+    /// Serve HTTPS, with --tls-cert/--tls-key or else a fresh self-signed
+    /// certificate for localhost and 127.0.0.1.
+    #[arg(long)]
+    pub tls: bool,
+    /// PEM certificate chain for HTTPS.
+    #[arg(long, requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for HTTPS.
+    #[arg(long, requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where to write the self-signed certificate, for clients to trust
+    /// (boto3: AWS_CA_BUNDLE).
+    #[arg(long)]
+    pub tls_cert_out: Option<PathBuf>,
+    /// No access log on standard error.
+    #[arg(long)]
+    pub no_access_log: bool,
+}
+
+impl std::fmt::Debug for ServeArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeArgs")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("config", &self.config)
+            .field("auth", &self.auth)
+            .field("credentials", &format_args!("[{} redacted]", self.credentials.len()))
+            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field("faults", &self.faults)
+            .finish()
+    }
+}
+
+fn build_config(args: &ServeArgs) -> Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            ServerConfig::from_yaml(&text)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => ServerConfig::default(),
+    };
+    if let Some(model) = &args.model {
+        config.default_backend = Some(model.clone());
+    }
+    if let Some(mode) = &args.auth {
+        config.auth.mode = mode.clone();
+    }
+    for c in &args.credentials {
+        let (id, secret) = c
+            .split_once(':')
+            .context("--credential takes ACCESS_KEY_ID:SECRET")?;
+        config.auth.credentials.insert(id.to_string(), secret.to_string());
+    }
+    config.auth.api_keys.extend(args.api_keys.iter().cloned());
+    if !args.faults.is_empty() {
+        let mut faults = FaultConfig::parse_spec(&args.faults).map_err(anyhow::Error::msg)?;
+        if faults == FaultConfig::default() {
+            faults = config.faults.clone();
+        }
+        config.faults = faults;
+    }
+    config.strict_dimensions |= args.strict_dimensions;
+    config.access_log &= !args.no_access_log;
+    match config.auth.mode {
+        AuthMode::Sigv4 if config.auth.credentials.is_empty() => {
+            bail!("--auth sigv4 needs at least one --credential ACCESS_KEY_ID:SECRET")
+        }
+        AuthMode::Bearer if config.auth.api_keys.is_empty() => {
+            bail!("--auth bearer needs at least one --api-key")
+        }
+        _ => {}
+    }
+    Ok(config)
+}
+
+fn tls_settings(args: &ServeArgs, config: &ServerConfig) -> Result<Option<Tls>> {
+    let file = config.tls.clone().unwrap_or_default();
+    let cert = args.tls_cert.clone().or(file.cert);
+    let key = args.tls_key.clone().or(file.key);
+    if !args.tls && config.tls.is_none() {
+        return Ok(None);
+    }
+    let tls = match (cert, key) {
+        (Some(c), Some(k)) => Tls::from_files(&c, &k).context("reading the TLS certificate and key")?,
+        _ => {
+            let tls = Tls::self_signed().map_err(anyhow::Error::msg)?;
+            if let Some(out) = args.tls_cert_out.clone().or(file.self_signed_cert_out) {
+                tls.write_cert(&out)
+                    .with_context(|| format!("writing {}", out.display()))?;
+                eprintln!("self-signed certificate written to {}", out.display());
+            }
+            tls
+        }
+    };
+    Ok(Some(tls))
+}
+
+/// Runs the server until SIGINT or SIGTERM; requests in flight finish first.
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let config = build_config(&args)?;
+    let tls = tls_settings(&args, &config)?;
+    let names = config.backend_names();
+    let mut backends: Vec<(String, DynEmbedder)> = Vec::new();
+    for name in names {
+        let n = name.clone();
+        let embedder = tokio::task::spawn_blocking(move || embedrock_local::LocalEmbedder::open(&n))
+            .await
+            .context("opening the local model")?
+            .with_context(|| format!("opening local model {name}"))?;
+        backends.push((name, Arc::new(embedder)));
+    }
+    let models = config
+        .build_models(|name| {
+            backends
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, e)| e.clone())
+                .ok_or_else(|| format!("no backend {name}"))
+        })
+        .map_err(anyhow::Error::msg)?;
+    let listening = Listening::bind(&args.host, args.port)
+        .await
+        .with_context(|| format!("binding {}:{}", args.host, args.port))?;
+    if !listening.addr.ip().is_loopback() && config.auth.mode == AuthMode::None {
+        eprintln!(
+            "warning: listening on {} without auth; anyone who can reach it can use it (see --auth)",
+            listening.addr
+        );
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let shown_host = if listening.addr.is_ipv6() {
+        format!("[{}]", listening.addr.ip())
+    } else {
+        listening.addr.ip().to_string()
+    };
+    println!(
+        "embedrock serve listening on {scheme}://{shown_host}:{} ({} model ids, auth {:?})",
+        listening.addr.port(),
+        models.routes().len(),
+        config.auth.mode,
+    );
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let app = embedrock_server::app(models, config);
+    embedrock_server::serve(listening, app, tls, embedrock_server::shutdown_signal())
+        .await
+        .context("serving")?;
+    eprintln!("embedrock serve stopped");
+    Ok(())
+}
