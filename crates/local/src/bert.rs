@@ -15,6 +15,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::kernels;
+use crate::sgemm;
 use crate::Error;
 
 /// The fields of a model's `config.json` that the encoder reads.
@@ -107,9 +108,26 @@ struct Linear {
     bias: Vec<f32>,
     in_dim: usize,
     out_dim: usize,
+    /// The weight packed for the AVX-512 kernel, where the CPU has it.
+    packed: Option<sgemm::PackedB>,
 }
 
 impl Linear {
+    fn new(weight_t: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize) -> Self {
+        let packed = if std::env::var_os("EMBEDROCK_PORTABLE_GEMM").is_some() {
+            None
+        } else {
+            sgemm::PackedB::new(&weight_t, in_dim, out_dim)
+        };
+        Linear {
+            weight_t,
+            bias,
+            in_dim,
+            out_dim,
+            packed,
+        }
+    }
+
     /// `out[rows × out_dim] = x · W^T + b` (+ `residual`, when given).
     fn forward(
         &self,
@@ -132,6 +150,10 @@ impl Linear {
                     out.extend_from_slice(&self.bias);
                 }
             }
+        }
+        if let Some(packed) = &self.packed {
+            sgemm::matmul_acc(rows, x, packed, out, threads);
+            return;
         }
         kernels::matmul(
             rows,
@@ -232,12 +254,12 @@ impl Tensors<'_> {
     fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear, Error> {
         let w = self.expect(&format!("{name}.weight"), &[out_dim, in_dim])?;
         let bias = self.expect(&format!("{name}.bias"), &[out_dim])?;
-        Ok(Linear {
-            weight_t: transpose(&w, out_dim, in_dim),
+        Ok(Linear::new(
+            transpose(&w, out_dim, in_dim),
             bias,
             in_dim,
             out_dim,
-        })
+        ))
     }
 
     fn norm(&self, name: &str, width: usize) -> Result<LayerNorm, Error> {
@@ -347,12 +369,7 @@ impl BertModel {
             }
             let bias = [q.bias, k.bias, v.bias].concat();
             layers.push(Layer {
-                qkv: Linear {
-                    weight_t,
-                    bias,
-                    in_dim: h,
-                    out_dim: 3 * h,
-                },
+                qkv: Linear::new(weight_t, bias, h, 3 * h),
                 attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
                 attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
                 intermediate: t.linear(

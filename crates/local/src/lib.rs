@@ -18,6 +18,7 @@ mod error;
 pub mod files;
 mod kernels;
 mod pooling;
+mod sgemm;
 
 pub use bert::BertConfig;
 pub use engine::{LocalEmbedder, LocalOptions};
