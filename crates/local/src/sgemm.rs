@@ -36,7 +36,7 @@ impl PackedB {
     /// Packs the row-major `k × n` matrix `b`, or returns `None` when the
     /// fast path does not apply (no AVX-512F, or `n` not a multiple of `NR`).
     pub(crate) fn new(b: &[f32], k: usize, n: usize) -> Option<Self> {
-        if !available() || n % NR != 0 || b.len() != k * n || k == 0 {
+        if !available() || !n.is_multiple_of(NR) || b.len() != k * n || k == 0 {
             return None;
         }
         let mut data = Vec::with_capacity(k * n);
