@@ -32,8 +32,13 @@ fn fixture() -> Fixture {
     serde_json::from_str(&text).unwrap()
 }
 
+/// One model for every test of this binary: fetched (on a fresh machine) and
+/// loaded once.
 fn model() -> LocalEmbedder {
-    LocalEmbedder::open("all-minilm-l6-v2").expect("the default local model must be fetchable")
+    static MODEL: std::sync::OnceLock<LocalEmbedder> = std::sync::OnceLock::new();
+    MODEL
+        .get_or_init(|| LocalEmbedder::open("all-minilm-l6-v2").expect("the default local model must be fetchable"))
+        .clone()
 }
 
 fn max_abs_diff(a: &[f32], b: &[f32]) -> f32 {
