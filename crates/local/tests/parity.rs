@@ -37,7 +37,10 @@ fn fixture() -> Fixture {
 fn model() -> LocalEmbedder {
     static MODEL: std::sync::OnceLock<LocalEmbedder> = std::sync::OnceLock::new();
     MODEL
-        .get_or_init(|| LocalEmbedder::open("all-minilm-l6-v2").expect("the default local model must be fetchable"))
+        .get_or_init(|| {
+            LocalEmbedder::open("all-minilm-l6-v2")
+                .expect("the default local model must be fetchable")
+        })
         .clone()
 }
 
