@@ -30,10 +30,20 @@ pub struct ServeArgs {
     #[arg(long)]
     pub auth: Option<AuthMode>,
     /// A SigV4 credential as ACCESS_KEY_ID:SECRET (repeatable).
-    #[arg(long = "credential", env = "EMBEDROCK_CREDENTIALS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "credential",
+        env = "EMBEDROCK_CREDENTIALS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub credentials: Vec<String>,
     /// An accepted Bedrock API key (repeatable).
-    #[arg(long = "api-key", env = "EMBEDROCK_API_KEYS", value_delimiter = ',', hide_env_values = true)]
+    #[arg(
+        long = "api-key",
+        env = "EMBEDROCK_API_KEYS",
+        value_delimiter = ',',
+        hide_env_values = true
+    )]
     pub api_keys: Vec<String>,
     /// A fault to inject, key=value: latency=50ms | 10ms..200ms | exp:40ms,
     /// rpm=N, tpm=N, error-rate=0.1, unavailable-share=0.5, not-ready=30s,
@@ -70,8 +80,14 @@ impl std::fmt::Debug for ServeArgs {
             .field("port", &self.port)
             .field("config", &self.config)
             .field("auth", &self.auth)
-            .field("credentials", &format_args!("[{} redacted]", self.credentials.len()))
-            .field("api_keys", &format_args!("[{} redacted]", self.api_keys.len()))
+            .field(
+                "credentials",
+                &format_args!("[{} redacted]", self.credentials.len()),
+            )
+            .field(
+                "api_keys",
+                &format_args!("[{} redacted]", self.api_keys.len()),
+            )
             .field("faults", &self.faults)
             .finish()
     }
@@ -97,7 +113,10 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig> {
         let (id, secret) = c
             .split_once(':')
             .context("--credential takes ACCESS_KEY_ID:SECRET")?;
-        config.auth.credentials.insert(id.to_string(), secret.to_string());
+        config
+            .auth
+            .credentials
+            .insert(id.to_string(), secret.to_string());
     }
     config.auth.api_keys.extend(args.api_keys.iter().cloned());
     if !args.faults.is_empty() {
@@ -129,7 +148,9 @@ fn tls_settings(args: &ServeArgs, config: &ServerConfig) -> Result<Option<Tls>> 
         return Ok(None);
     }
     let tls = match (cert, key) {
-        (Some(c), Some(k)) => Tls::from_files(&c, &k).context("reading the TLS certificate and key")?,
+        (Some(c), Some(k)) => {
+            Tls::from_files(&c, &k).context("reading the TLS certificate and key")?
+        }
         _ => {
             let tls = Tls::self_signed().map_err(anyhow::Error::msg)?;
             if let Some(out) = args.tls_cert_out.clone().or(file.self_signed_cert_out) {
@@ -151,10 +172,11 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let mut backends: Vec<(String, DynEmbedder)> = Vec::new();
     for name in names {
         let n = name.clone();
-        let embedder = tokio::task::spawn_blocking(move || embedrock_local::LocalEmbedder::open(&n))
-            .await
-            .context("opening the local model")?
-            .with_context(|| format!("opening local model {name}"))?;
+        let embedder =
+            tokio::task::spawn_blocking(move || embedrock_local::LocalEmbedder::open(&n))
+                .await
+                .context("opening the local model")?
+                .with_context(|| format!("opening local model {name}"))?;
         backends.push((name, Arc::new(embedder)));
     }
     let models = config
