@@ -590,7 +590,7 @@ fn models_pull(args: PullArgs, quiet: bool) -> Result<()> {
     };
     if let Some(dir) = store.installed(&args.name) {
         println!(
-            "{} is already in the cache: {} (delete that directory to fetch it again)",
+            "{} is already in the cache (delete the directory to fetch it again): {}",
             store.canonical_name(&args.name),
             dir.display()
         );
