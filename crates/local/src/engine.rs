@@ -65,6 +65,47 @@ struct SentenceBertConfig {
     max_seq_length: Option<usize>,
 }
 
+#[derive(Deserialize)]
+struct TokenizerConfig {
+    model_max_length: Option<f64>,
+}
+
+/// The longest input sentence-transformers feeds the model:
+/// `max_seq_length` in `sentence_bert_config.json` (sentence-transformers
+/// before version 6), else `model_max_length` in `tokenizer_config.json`
+/// (version 6 on; the tokenizer file's own truncation setting is not used).
+fn read_max_seq_length(dir: &Path) -> Result<Option<usize>> {
+    let read = |name: &str| -> Result<Option<String>> {
+        let path = dir.join(name);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        std::fs::read_to_string(&path)
+            .map(Some)
+            .map_err(|e| Error::io(&path, e))
+    };
+    let bad = |name: &str, e: serde_json::Error| Error::BadModelFile {
+        path: dir.join(name),
+        reason: e.to_string(),
+    };
+    if let Some(text) = read("sentence_bert_config.json")? {
+        let c: SentenceBertConfig =
+            serde_json::from_str(&text).map_err(|e| bad("sentence_bert_config.json", e))?;
+        if c.max_seq_length.is_some() {
+            return Ok(c.max_seq_length);
+        }
+    }
+    if let Some(text) = read("tokenizer_config.json")? {
+        let c: TokenizerConfig =
+            serde_json::from_str(&text).map_err(|e| bad("tokenizer_config.json", e))?;
+        // Tokenizers without a limit record a huge sentinel value.
+        if let Some(n) = c.model_max_length.filter(|n| *n >= 1.0 && *n < 1e6) {
+            return Ok(Some(n as usize));
+        }
+    }
+    Ok(None)
+}
+
 /// A pooled vector and the input position it belongs to.
 type Pooled = (usize, Vec<f32>);
 
@@ -122,21 +163,7 @@ impl LocalEmbedder {
         let cfg = BertConfig::load(&dir.join("config.json"))?;
         let max_seq_length = match options.max_seq_length {
             Some(n) => n,
-            None => {
-                let path = dir.join("sentence_bert_config.json");
-                let from_file = if path.is_file() {
-                    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-                    let c: SentenceBertConfig =
-                        serde_json::from_str(&text).map_err(|e| Error::BadModelFile {
-                            path: path.clone(),
-                            reason: e.to_string(),
-                        })?;
-                    c.max_seq_length
-                } else {
-                    None
-                };
-                from_file.unwrap_or(cfg.max_position_embeddings)
-            }
+            None => read_max_seq_length(dir)?.unwrap_or(cfg.max_position_embeddings),
         }
         .min(cfg.max_position_embeddings);
         let tok_path = dir.join("tokenizer.json");

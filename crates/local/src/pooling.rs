@@ -22,6 +22,10 @@ pub enum Pooling {
 
 #[derive(Deserialize)]
 struct PoolingFile {
+    /// sentence-transformers 6 names the mode in one field.
+    #[serde(default)]
+    pooling_mode: Option<String>,
+    /// Earlier versions set one boolean per mode.
     #[serde(default)]
     pooling_mode_cls_token: bool,
     #[serde(default)]
@@ -65,10 +69,13 @@ impl Head {
                     reason: e.to_string(),
                 })?;
             for m in &modules {
-                if m.kind.ends_with("models.Pooling") {
-                    pooling_dir = dir.join(&m.path);
-                } else if m.kind.ends_with("models.Normalize") {
-                    normalize = true;
+                // sentence-transformers names modules by their Python path:
+                // `sentence_transformers.models.Pooling` before version 6,
+                // `sentence_transformers.sentence_transformer.modules.pooling.Pooling` after.
+                match m.kind.rsplit('.').next() {
+                    Some("Pooling") => pooling_dir = dir.join(&m.path),
+                    Some("Normalize") => normalize = true,
+                    _ => {}
                 }
             }
         }
@@ -80,23 +87,37 @@ impl Head {
                 path: pooling_path.clone(),
                 reason: e.to_string(),
             })?;
-            match (
-                p.pooling_mode_cls_token,
-                p.pooling_mode_mean_tokens,
-                p.pooling_mode_max_tokens,
-                p.pooling_mode_mean_sqrt_len_tokens,
-            ) {
-                (true, false, false, false) => Pooling::Cls,
-                (false, true, false, false) => Pooling::Mean,
-                (false, false, true, false) => Pooling::Max,
-                (false, false, false, true) => Pooling::MeanSqrtLen,
-                _ => {
-                    return Err(Error::BadModelFile {
-                        path: pooling_path,
-                        reason:
-                            "exactly one pooling mode must be set (cls, mean, max or mean_sqrt_len)"
-                                .into(),
-                    })
+            let unsupported = |reason: String| Error::BadModelFile {
+                path: pooling_path.clone(),
+                reason,
+            };
+            if let Some(mode) = p.pooling_mode.as_deref() {
+                match mode {
+                    "cls" => Pooling::Cls,
+                    "mean" => Pooling::Mean,
+                    "max" => Pooling::Max,
+                    "mean_sqrt_len_tokens" | "mean_sqrt_len" => Pooling::MeanSqrtLen,
+                    other => {
+                        return Err(unsupported(format!(
+                            "pooling mode {other:?} is not supported (cls, mean, max or mean_sqrt_len_tokens)"
+                        )))
+                    }
+                }
+            } else {
+                match (
+                    p.pooling_mode_cls_token,
+                    p.pooling_mode_mean_tokens,
+                    p.pooling_mode_max_tokens,
+                    p.pooling_mode_mean_sqrt_len_tokens,
+                ) {
+                    (true, false, false, false) => Pooling::Cls,
+                    (false, true, false, false) => Pooling::Mean,
+                    (false, false, true, false) => Pooling::Max,
+                    (false, false, false, true) => Pooling::MeanSqrtLen,
+                    _ => return Err(unsupported(
+                        "exactly one pooling mode must be set (cls, mean, max or mean_sqrt_len)"
+                            .into(),
+                    )),
                 }
             }
         } else {
@@ -172,7 +193,7 @@ mod tests {
             dir.path().join("modules.json"),
             r#"[{"idx":0,"name":"0","path":"","type":"sentence_transformers.models.Transformer"},
                 {"idx":1,"name":"1","path":"1_Pooling","type":"sentence_transformers.models.Pooling"},
-                {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.models.Normalize"}]"#,
+                {"idx":2,"name":"2","path":"2_Normalize","type":"sentence_transformers.sentence_transformer.modules.normalize.Normalize"}]"#,
         )
         .unwrap();
         let h = Head::load(dir.path()).unwrap();
