@@ -174,7 +174,8 @@ async fn frame(State(st): State<AppState>, req: Request, next: Next) -> Response
                     let bytes_in = bytes.len();
                     let mut req = Request::from_parts(parts.clone(), Body::from(bytes));
                     req.extensions_mut().insert(RequestId(rid.clone()));
-                    let timeout = Duration::from_secs_f64(st.options.request_timeout_secs.max(0.001));
+                    let timeout = Duration::try_from_secs_f64(st.options.request_timeout_secs.max(0.001))
+                        .unwrap_or(Duration::from_secs(60));
                     let mut r = match tokio::time::timeout(timeout, next.run(req)).await {
                         Ok(r) => r,
                         Err(_) => ApiError(WireError::new(

@@ -15,6 +15,9 @@ use crate::invoke::compute;
 use crate::models::Route;
 use crate::{AppState, InputTokens};
 
+/// The most dimensions the route pads to (the widest Bedrock model has 1,536).
+const MAX_DIMENSIONS: usize = 8192;
+
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum Input {
@@ -109,10 +112,10 @@ pub(crate) async fn embeddings(State(st): State<AppState>, body: Bytes) -> Respo
         },
     };
     let dims = req.dimensions.unwrap_or(default_dims);
-    if dims == 0 {
+    if dims == 0 || dims > MAX_DIMENSIONS {
         return error(
             StatusCode::BAD_REQUEST,
-            "dimensions must be at least 1",
+            format!("dimensions must be between 1 and {MAX_DIMENSIONS}"),
             "invalid_request",
         );
     }

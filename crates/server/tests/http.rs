@@ -319,6 +319,9 @@ async fn openai_route() {
     .await;
     assert_eq!(r.status(), StatusCode::NOT_FOUND);
     assert!(json_of(r).await["error"]["message"].is_string());
+    let huge = r#"{"input":"a","model":"all-minilm-l6-v2","dimensions":1000000000000}"#;
+    let r = call(&app, "POST", "/v1/embeddings", huge).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let r = call(&app, "POST", "/v1/embeddings", r#"{"input":5}"#).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
