@@ -107,6 +107,7 @@ class SentenceTransformersEngine:
 
 def export_onnx(st_model, path):
     """Export the transformer of a SentenceTransformer to ONNX (opset 17)."""
+    import copy
     import inspect
 
     import torch
@@ -122,11 +123,19 @@ def export_onnx(st_model, path):
                                 token_type_ids=token_type_ids)
             return out[0]
 
-    hf_model = st_model[0].auto_model.eval()
+    # Export a copy that uses the plain (eager) attention code path, which
+    # traces without data-dependent shortcuts; the benchmarked model keeps
+    # its default attention implementation.
+    hf_model = copy.deepcopy(st_model[0].auto_model).eval()
+    if hasattr(hf_model, "set_attn_implementation"):
+        hf_model.set_attn_implementation("eager")
+    else:
+        hf_model.config._attn_implementation = "eager"
     wrapper = Wrapper(hf_model).eval()
-    enc = st_model.tokenize(["an example sentence for export", "short"])
+    tokenize = getattr(st_model, "preprocess", None) or st_model.tokenize
+    enc = tokenize(["an example sentence for export", "short"])
     args = (enc["input_ids"], enc["attention_mask"], enc["token_type_ids"])
-    dyn = {"batch": 0, "sequence": 1}
+    dyn = {0: "batch", 1: "sequence"}
     kwargs = dict(
         input_names=["input_ids", "attention_mask", "token_type_ids"],
         output_names=["last_hidden_state"],
@@ -181,7 +190,8 @@ class OnnxRuntimeEngine:
         self.input_names = {i.name for i in self.session.get_inputs()}
 
     def _encode_batch(self, texts):
-        # sentence-transformers strips surrounding whitespace before tokenising.
+        # Older sentence-transformers releases strip surrounding whitespace
+        # before tokenising; the WordPiece pre-tokeniser drops it either way.
         encs = self.tokenizer.encode_batch([t.strip() for t in texts])
         ids = np.array([e.ids for e in encs], dtype=np.int64)
         mask = np.array([e.attention_mask for e in encs], dtype=np.int64)
@@ -198,7 +208,6 @@ class OnnxRuntimeEngine:
 
     def encode(self, texts):
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
-        out = np.empty((len(texts), 0), dtype=np.float32)
         parts = [self._encode_batch([texts[i] for i in chunk])
                  for chunk in batches(order, BATCH_SIZE)]
         out = np.concatenate(parts, axis=0)

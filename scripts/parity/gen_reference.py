@@ -212,9 +212,12 @@ def main():
                        show_progress_bar=False)
     emb = np.asarray(emb, dtype=np.float32)
 
+    # sentence-transformers >= 6 calls it preprocess(); older releases tokenize().
+    tokenize = getattr(model, "preprocess", None) or model.tokenize
+
     items = []
     for text, vec in zip(texts, emb):
-        features = model.tokenize([text])
+        features = tokenize([text])
         n_tokens = int(features["input_ids"].shape[1])
         items.append({
             "text": text,
