@@ -9,6 +9,8 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "client")]
+pub mod client;
 pub mod codec;
 mod error;
 pub mod model_id;

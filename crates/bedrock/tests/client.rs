@@ -1,0 +1,479 @@
+//! The Bedrock provider over real HTTP, SigV4-signed, against a real
+//! `embedrock serve` app on a port-0 listener with the local model behind
+//! it, under injected faults: throttling, latency, bursts of 5xx,
+//! model-not-ready.
+//!
+//! Run with `cargo test -p embedrock-bedrock --features client --test client`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use embedrock_bedrock::client::{BedrockEmbedder, BedrockSettings, OverLong, RetryPolicy};
+use embedrock_core::{DynEmbedder, EmbedRequest, Embedder, Family};
+use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap, ServerConfig};
+use tokio::sync::oneshot;
+
+const KEY: &str = "AKIDTEST";
+const SECRET: &str = "dummy-secret";
+const API_KEY: &str = "bedrock-api-key-test-0123";
+
+fn local() -> DynEmbedder {
+    static MODEL: OnceLock<DynEmbedder> = OnceLock::new();
+    MODEL
+        .get_or_init(|| {
+            Arc::new(
+                embedrock_local::LocalEmbedder::open("all-minilm-l6-v2")
+                    .expect("the local model (run `embedrock models pull all-minilm-l6-v2`)"),
+            )
+        })
+        .clone()
+}
+
+struct Server {
+    url: String,
+    state: AppState,
+    stop: Option<oneshot::Sender<()>>,
+    done: tokio::task::JoinHandle<()>,
+}
+
+impl Server {
+    async fn shutdown(mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        let _ = (&mut self.done).await;
+    }
+
+    fn requests(&self) -> u64 {
+        self.state.faults.counters().requests
+    }
+}
+
+/// A server that checks SigV4 signatures (and accepts one API key), with
+/// these faults.
+async fn start(faults: FaultConfig) -> Server {
+    let mut config = ServerConfig::default();
+    config.access_log = false;
+    config.auth = AuthConfig::new(AuthMode::Any)
+        .with_credential(KEY, SECRET)
+        .with_api_key(API_KEY);
+    config.faults = faults;
+    let mut models = ModelMap::catalogue("all-minilm-l6-v2", local());
+    models
+        .route(
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+            Some(Family::CohereV4),
+            "all-minilm-l6-v2",
+        )
+        .unwrap();
+    let state = AppState::new(models, config);
+    let app = embedrock_server::router(state.clone());
+    let listening = embedrock_server::Listening::bind("127.0.0.1", 0)
+        .await
+        .unwrap();
+    let url = format!("http://{}", listening.addr);
+    let (tx, rx) = oneshot::channel::<()>();
+    let done = tokio::spawn(async move {
+        embedrock_server::serve(listening, app, None, async {
+            let _ = rx.await;
+        })
+        .await
+        .unwrap();
+    });
+    Server {
+        url,
+        state,
+        stop: Some(tx),
+        done,
+    }
+}
+
+fn settings(url: &str) -> BedrockSettings {
+    BedrockSettings::default()
+        .with_region("us-east-1")
+        .with_endpoint_url(url)
+        .with_keys(KEY, SECRET)
+}
+
+fn fast_retries(max_attempts: u32) -> RetryPolicy {
+    let mut r = RetryPolicy::default();
+    r.max_attempts = max_attempts;
+    r.max_throttled_attempts = max_attempts * 5;
+    r.base = Duration::from_millis(20);
+    r.cap = Duration::from_millis(500);
+    r
+}
+
+fn texts(n: usize) -> Vec<String> {
+    const TOPICS: [&str; 6] = [
+        "the weather is sunny and warm",
+        "Python is a programming language",
+        "i have to go to the market",
+        "stock prices fell sharply today",
+        "the cat sleeps on the sofa",
+        "Amazon Bedrock serves foundation models",
+    ];
+    (0..n)
+        .map(|i| format!("item {i}: {}", TOPICS[i % TOPICS.len()]))
+        .collect()
+}
+
+fn cosine(a: &[f32], b: &[f32]) -> f32 {
+    let dot: f32 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+    let na: f32 = a.iter().map(|x| x * x).sum::<f32>().sqrt();
+    let nb: f32 = b.iter().map(|x| x * x).sum::<f32>().sqrt();
+    dot / (na * nb)
+}
+
+/// Each vector is the local model's vector of the text at the same
+/// position (the server pads to the asked dimensions): order is kept.
+async fn assert_in_order(texts: &[String], vectors: &[Vec<f32>]) {
+    let expected = local()
+        .embed(EmbedRequest::new(texts.to_vec()))
+        .await
+        .unwrap();
+    assert_eq!(vectors.len(), texts.len());
+    for (i, (got, want)) in vectors.iter().zip(&expected.vectors).enumerate() {
+        let c = cosine(&got[..want.len()], want);
+        assert!(c > 0.999, "item {i}: cosine {c} to its own text");
+    }
+}
+
+#[tokio::test]
+async fn every_family_and_id_form_over_sigv4() {
+    let server = start(FaultConfig::default()).await;
+    let t = texts(7);
+    let cases: [(&str, Option<Family>, usize); 8] = [
+        ("amazon.titan-embed-text-v1", None, 1536),
+        ("amazon.titan-embed-text-v2:0", None, 1024),
+        ("us.amazon.titan-embed-text-v2:0", None, 1024),
+        ("amazon.titan-embed-image-v1", None, 1024),
+        ("cohere.embed-english-v3", None, 1024),
+        ("cohere.embed-multilingual-v3", None, 1024),
+        (
+            "arn:aws:bedrock:us-east-1::foundation-model/cohere.embed-v4:0",
+            None,
+            1536,
+        ),
+        (
+            "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+            Some(Family::CohereV4),
+            1536,
+        ),
+    ];
+    for (model, family, dims) in cases {
+        let p = BedrockEmbedder::connect(model, settings(&server.url).with_family(family))
+            .await
+            .unwrap();
+        let r = p.embed(EmbedRequest::new(t.clone())).await.unwrap();
+        assert_eq!(r.vectors.len(), t.len(), "{model}");
+        assert!(r.vectors.iter().all(|v| v.len() == dims), "{model}");
+        assert_in_order(&t, &r.vectors).await;
+        let totals = p.totals();
+        assert!(totals.tokens > 0, "{model}: {totals:?}");
+        assert_eq!(r.total_tokens() as u64, totals.tokens, "{model}");
+        // The header and the body agree where the body counts (Titan).
+        if totals.body_tokens > 0 {
+            assert_eq!(totals.body_tokens, totals.header_tokens, "{model}");
+        }
+        assert!(totals.dollars > 0.0, "{model}");
+        assert_eq!(totals.retries, 0);
+        let calls = if model.contains("cohere") || family.is_some() {
+            1
+        } else {
+            t.len() as u64
+        };
+        assert_eq!(totals.calls, calls, "{model}");
+    }
+    // Titan v2's options reach the wire.
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+        .await
+        .unwrap();
+    let r = p
+        .embed(EmbedRequest::new(["a"]).with_dimensions(Some(256)))
+        .await
+        .unwrap();
+    assert_eq!(r.vectors[0].len(), 256);
+    let e = p
+        .embed(EmbedRequest::new(["a"]).with_dimensions(Some(384)))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("384"), "{e}");
+    // An opaque id without a family hint is refused up front.
+    let e = BedrockEmbedder::connect(
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+        settings(&server.url),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.to_string().contains("family"), "{e}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn wrong_secret_and_api_keys() {
+    let server = start(FaultConfig::default()).await;
+    let bad = BedrockEmbedder::connect(
+        "amazon.titan-embed-text-v2:0",
+        settings(&server.url).with_keys(KEY, "not-the-secret"),
+    )
+    .await
+    .unwrap();
+    let items = bad.embed_items(&EmbedRequest::new(["x", "y"])).await;
+    for (i, r) in items.iter().enumerate() {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.index, i);
+        assert_eq!(e.code, "InvalidSignatureException", "{e}");
+        assert_eq!(e.attempts, 1, "auth errors are not retried");
+    }
+    assert!(!format!("{bad:?}").contains("not-the-secret"));
+    // A Bedrock API key, as `Authorization: Bearer`.
+    let mut s = BedrockSettings::default()
+        .with_region("us-east-1")
+        .with_endpoint_url(&server.url)
+        .with_api_key(API_KEY);
+    s.access_key_id = None;
+    let p = BedrockEmbedder::connect("cohere.embed-english-v3", s)
+        .await
+        .unwrap();
+    assert!(!format!("{p:?}").contains(API_KEY));
+    let r = p.embed(EmbedRequest::new(["x"])).await.unwrap();
+    assert_eq!(r.vectors.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn throttling_backs_off_and_loses_nothing() {
+    // The request bucket starts full (600): the rest of the run goes at
+    // 10 requests per second and meets throttling.
+    let mut faults = FaultConfig::default();
+    faults.requests_per_minute = Some(600);
+    faults.latency = Some(embedrock_server::Latency::Fixed { ms: 5 });
+    let server = start(faults).await;
+    let t = texts(660);
+    let p = BedrockEmbedder::connect(
+        "amazon.titan-embed-text-v2:0",
+        settings(&server.url)
+            .with_concurrency(16, 32)
+            .with_retry(fast_retries(10)),
+    )
+    .await
+    .unwrap();
+    let items = p.embed_items(&EmbedRequest::new(t.clone())).await;
+    let vectors: Vec<Vec<f32>> = items
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("item {i} lost: {e}")).vector)
+        .collect();
+    assert_in_order(&t, &vectors).await;
+    let totals = p.totals();
+    assert!(totals.throttled > 0, "{totals:?}");
+    assert_eq!(totals.calls, 660);
+    assert_eq!(totals.items_done, 660);
+    assert_eq!(totals.attempts, totals.calls + totals.retries);
+    assert_eq!(totals.attempts, server.requests(), "every attempt counted");
+    assert!(totals.retries <= 660 * 49, "retries bounded: {totals:?}");
+    assert!(
+        p.concurrency() < 32,
+        "the limit came down: {}",
+        p.concurrency()
+    );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn bursts_of_5xx_and_model_not_ready_are_retried() {
+    let mut faults = FaultConfig::default();
+    faults.error_rate = 0.3;
+    faults.not_ready_seconds = 0.2;
+    faults.seed = 7;
+    faults.latency = Some(embedrock_server::Latency::Uniform {
+        min_ms: 1,
+        max_ms: 20,
+    });
+    let server = start(faults).await;
+    let before = server.state.faults.counters();
+    assert_eq!(before.requests, 0);
+    let t = texts(120);
+    let mut retries = 0;
+    for model in ["amazon.titan-embed-text-v2:0", "cohere.embed-v4:0"] {
+        let p = BedrockEmbedder::connect(model, settings(&server.url).with_retry(fast_retries(12)))
+            .await
+            .unwrap();
+        let mut req = EmbedRequest::new(t.clone());
+        if model.starts_with("cohere") {
+            req = req.with_dimensions(Some(512));
+        }
+        let r = p.embed(req).await.unwrap();
+        assert_in_order(&t, &r.vectors).await;
+        let totals = p.totals();
+        retries += totals.retries;
+        assert_eq!(totals.attempts, totals.calls + totals.retries);
+        assert!(totals.attempts <= totals.calls * 12, "{model}: {totals:?}");
+    }
+    assert!(retries > 0);
+    let c = server.state.faults.counters();
+    assert!(c.internal_errors + c.unavailable > 0, "{c:?}");
+    assert!(c.not_ready > 0, "{c:?}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_limit_and_failures_keep_their_place() {
+    let mut faults = FaultConfig::default();
+    faults.error_rate = 1.0;
+    faults.unavailable_share = Some(1.0);
+    let server = start(faults).await;
+    let p = BedrockEmbedder::connect(
+        "amazon.titan-embed-text-v2:0",
+        settings(&server.url).with_retry(fast_retries(3)),
+    )
+    .await
+    .unwrap();
+    let items = p.embed_items(&EmbedRequest::new(texts(5))).await;
+    assert_eq!(items.len(), 5);
+    for (i, r) in items.iter().enumerate() {
+        let e = r.as_ref().unwrap_err();
+        assert_eq!(e.index, i);
+        assert_eq!(e.code, "ServiceUnavailableException");
+        assert_eq!(e.attempts, 3);
+        assert!(e.retryable);
+        assert!(e.to_string().starts_with(&format!("item {i}: ")), "{e}");
+    }
+    assert_eq!(server.requests(), 15, "exactly three attempts per item");
+    let e = p.embed(EmbedRequest::new(["x"])).await.unwrap_err();
+    assert!(e.to_string().contains("item 0"), "{e}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn over_long_input_is_named_or_truncated_on_request() {
+    let server = start(FaultConfig::default()).await;
+    let long_cohere = "word ".repeat(600); // 3,000 characters: over Cohere v3's 2,048
+    let long_titan = "words ".repeat(10_000); // 60,000 characters: over Titan v2's 50,000
+    let batch = vec![
+        "short one".to_string(),
+        long_cohere.clone(),
+        "short two".into(),
+    ];
+    let p = BedrockEmbedder::connect("cohere.embed-english-v3", settings(&server.url))
+        .await
+        .unwrap();
+    let items = p.embed_items(&EmbedRequest::new(batch.clone())).await;
+    assert!(
+        items[0].is_ok() && items[2].is_ok(),
+        "neighbours are not dropped"
+    );
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(
+        (e.index, e.code.as_str(), e.attempts),
+        (1, "InputTooLong", 0)
+    );
+    let err = p.embed(EmbedRequest::new(batch.clone())).await.unwrap_err();
+    assert!(
+        matches!(err, embedrock_core::Error::InputTooLong { index: 1, .. }),
+        "{err}"
+    );
+    let p = BedrockEmbedder::connect(
+        "cohere.embed-english-v3",
+        settings(&server.url).with_over_long(OverLong::Truncate),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        p.embed(EmbedRequest::new(batch))
+            .await
+            .unwrap()
+            .vectors
+            .len(),
+        3
+    );
+
+    // Titan v2: 50,000 characters at most.
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+        .await
+        .unwrap();
+    let items = p
+        .embed_items(&EmbedRequest::new(vec![
+            "ok".to_string(),
+            long_titan.clone(),
+        ]))
+        .await;
+    assert!(items[0].is_ok());
+    let e = items[1].as_ref().unwrap_err();
+    assert_eq!(
+        (e.index, e.code.as_str(), e.attempts),
+        (1, "InputTooLong", 0),
+        "{e}"
+    );
+    assert!(e.message.contains("60000 characters"), "{e}");
+    let p = BedrockEmbedder::connect(
+        "amazon.titan-embed-text-v2:0",
+        settings(&server.url).with_over_long(OverLong::Truncate),
+    )
+    .await
+    .unwrap();
+    let r = p.embed(EmbedRequest::new(vec![long_titan])).await.unwrap();
+    assert_eq!(r.vectors.len(), 1);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_cache_pays_once_across_runs_and_concurrent_users() {
+    let server = start(FaultConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let t = texts(40);
+    let make = || {
+        BedrockEmbedder::connect(
+            "amazon.titan-embed-text-v2:0",
+            settings(&server.url).with_cache_dir(Some(dir.path().to_path_buf())),
+        )
+    };
+    // Two users filling one cache at once.
+    let (a, b) = (make().await.unwrap(), make().await.unwrap());
+    let (ra, rb) = tokio::join!(
+        a.embed(EmbedRequest::new(t.clone())),
+        b.embed(EmbedRequest::new(t.clone()))
+    );
+    assert_eq!(ra.unwrap().vectors, rb.unwrap().vectors);
+    let paid = server.requests();
+    assert!(paid >= 40);
+    // A second run: everything from the cache, nothing sent.
+    let c = make().await.unwrap();
+    let r = c.embed(EmbedRequest::new(t.clone())).await.unwrap();
+    assert_in_order(&t, &r.vectors).await;
+    let totals = c.totals();
+    assert_eq!((totals.cache_hits, totals.cache_misses), (40, 0));
+    assert!((totals.hit_rate() - 1.0).abs() < 1e-12);
+    assert_eq!(totals.calls, 0);
+    assert_eq!(server.requests(), paid);
+    // Other parameters are other entries.
+    let r = c
+        .embed(EmbedRequest::new(t[..3].to_vec()).with_dimensions(Some(256)))
+        .await
+        .unwrap();
+    assert_eq!(r.vectors[0].len(), 256);
+    assert_eq!(server.requests(), paid + 3);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn lists_embedding_models() {
+    let server = start(FaultConfig::default()).await;
+    let all = embedrock_bedrock::client::list_embedding_models(&settings(&server.url), None)
+        .await
+        .unwrap();
+    let ids: Vec<&str> = all.iter().map(|m| m.model_id.as_str()).collect();
+    assert!(ids.contains(&"amazon.titan-embed-text-v2:0"), "{ids:?}");
+    assert!(ids.contains(&"cohere.embed-english-v3"), "{ids:?}");
+    let cohere =
+        embedrock_bedrock::client::list_embedding_models(&settings(&server.url), Some("Cohere"))
+            .await
+            .unwrap();
+    assert!(!cohere.is_empty());
+    assert!(cohere
+        .iter()
+        .all(|m| m.provider.as_deref() == Some("Cohere")));
+    server.shutdown().await;
+}
