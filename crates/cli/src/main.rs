@@ -5,6 +5,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod bedrock;
 mod bench;
 mod input;
 mod output;
@@ -45,6 +46,9 @@ enum Command {
     /// Measure local embedding speed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// Check the Bedrock configuration.
+    #[command(subcommand)]
+    Config(bedrock::ConfigCommand),
 }
 
 #[derive(Args, Clone)]
@@ -91,6 +95,12 @@ struct EmbedArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     output_file: Option<PathBuf>,
+    /// Bedrock models: the state file of a resumable run (default with
+    /// --output-file and jsonl: `<output-file>.state`).
+    #[arg(long)]
+    resume: Option<PathBuf>,
+    #[command(flatten)]
+    bedrock: bedrock::BedrockArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -139,6 +149,11 @@ struct ListArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
+    /// Where to list from: `catalogue` (built in) or `bedrock` (ListFoundationModels).
+    #[arg(long, default_value = "catalogue")]
+    source: String,
+    #[command(flatten)]
+    bedrock: bedrock::BedrockArgs,
 }
 
 #[derive(Args)]
@@ -191,9 +206,13 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Embed(args) => embed(args, quiet).await,
         Command::Similarity(args) => similarity(args, quiet).await,
         Command::Quickstart(args) => quickstart(args, quiet).await,
+        Command::Models(ModelsCommand::List(args)) if args.source == "bedrock" => {
+            bedrock::models_list(&args.bedrock, args.provider.as_deref(), args.json).await
+        }
         Command::Models(ModelsCommand::List(args)) => models_list(args),
         Command::Models(ModelsCommand::Pull(args)) => models_pull(args, quiet),
         Command::Bench(cmd) => bench::run(cmd, quiet),
+        Command::Config(cmd) => bedrock::config_command(cmd),
     }
 }
 
@@ -202,10 +221,11 @@ fn open_model(args: &ModelArgs, quiet: bool) -> Result<LocalEmbedder> {
     if let Some(info) = Catalogue::get(&args.model) {
         if info.is_bedrock() {
             bail!(
-                "{} is an Amazon Bedrock model; this build embeds with local models only \
-                 (try --model {}, or run `embedrock serve` and point Bedrock code at it)",
+                "{} is an Amazon Bedrock model; `embed` reaches Bedrock, this command runs local models only \
+                 (try --model {}, or `embedrock embed --model {}`)",
                 info.id,
-                Catalogue::LOCAL_DEFAULT
+                Catalogue::LOCAL_DEFAULT,
+                info.id
             );
         }
     }
@@ -253,6 +273,10 @@ const CHUNK: usize = 256;
 
 async fn embed(args: EmbedArgs, quiet: bool) -> Result<()> {
     let texts = input::read_texts(&args.texts, args.input.as_deref())?;
+    if bedrock::is_bedrock_model(&args.model.model) {
+        let model = args.model.model.clone();
+        return bedrock::embed(&args, texts, &model, quiet).await;
+    }
     let model = open_model(&args.model, quiet)?;
     if let Some(d) = args.dimensions {
         if d == 0 || d > model.dimensions() {

@@ -207,7 +207,13 @@ fn bad_input_gets_a_clear_error() {
     );
     fails_with(
         &embedrock(
-            &["embed", "--model", "amazon.titan-embed-text-v2:0", "hi"],
+            &[
+                "similarity",
+                "--model",
+                "amazon.titan-embed-text-v2:0",
+                "a",
+                "b",
+            ],
             None,
         ),
         "is an Amazon Bedrock model",

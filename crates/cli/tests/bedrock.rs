@@ -1,0 +1,230 @@
+//! `embedrock embed` and `models list` with Bedrock models, run as a user
+//! runs them, against a real Bedrock-compatible server (SigV4 on, 5xx
+//! faults injected) with the local model behind it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output};
+use std::sync::{Arc, OnceLock};
+
+use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap, ServerConfig};
+
+struct Server {
+    url: String,
+    state: AppState,
+}
+
+/// One server for the whole test binary, on its own thread and runtime.
+fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let rt = tokio::runtime::Runtime::new().unwrap();
+            rt.block_on(async move {
+                let local: embedrock_core::DynEmbedder =
+                    Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
+                let mut config = ServerConfig::default();
+                config.access_log = false;
+                config.auth =
+                    AuthConfig::new(AuthMode::Sigv4).with_credential("AKIDTEST", "dummy-secret");
+                let mut faults = FaultConfig::default();
+                faults.error_rate = 0.2;
+                faults.seed = 11;
+                config.faults = faults;
+                let state = AppState::new(ModelMap::catalogue("all-minilm-l6-v2", local), config);
+                let app = embedrock_server::router(state.clone());
+                let listening = embedrock_server::Listening::bind("127.0.0.1", 0)
+                    .await
+                    .unwrap();
+                tx.send(Server {
+                    url: format!("http://{}", listening.addr),
+                    state,
+                })
+                .unwrap();
+                embedrock_server::serve(listening, app, None, std::future::pending())
+                    .await
+                    .unwrap();
+            });
+        });
+        rx.recv().unwrap()
+    })
+}
+
+fn successes(s: &Server) -> u64 {
+    let c = s.state.faults.counters();
+    c.requests - c.internal_errors - c.unavailable
+}
+
+fn run(args: &[&str], endpoint_in_env: bool) -> Output {
+    let s = server();
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_embedrock"));
+    cmd.args(args)
+        .arg("--quiet")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("EMBEDROCK_CONFIG");
+    if endpoint_in_env {
+        cmd.env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &s.url);
+    } else {
+        cmd.args(["--endpoint-url", &s.url]);
+    }
+    let o = cmd.output().unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    o
+}
+
+fn lines(p: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn embed_resumes_and_the_cache_pays_once() {
+    let s = server();
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("corpus.jsonl");
+    let body: String = (0..120)
+        .map(|i| {
+            format!(
+                "{}\n",
+                serde_json::json!({"id": format!("doc-{i}"), "text": format!("passage {i} on topic {}", i % 9)})
+            )
+        })
+        .collect();
+    std::fs::write(&input, body).unwrap();
+    let model = "amazon.titan-embed-text-v2:0";
+    let (inp, a, b) = (
+        input.to_str().unwrap(),
+        dir.path().join("a.jsonl"),
+        dir.path().join("b.jsonl"),
+    );
+
+    // A whole run: every item, in input order, through 5xx faults.
+    run(
+        &[
+            "embed",
+            "--model",
+            model,
+            "--input",
+            inp,
+            "--output-file",
+            a.to_str().unwrap(),
+            "--no-cache",
+        ],
+        false,
+    );
+    let full = lines(&a);
+    assert_eq!(full.len(), 120);
+    for (i, item) in full.iter().enumerate() {
+        assert_eq!(item["index"], i);
+        assert_eq!(item["id"], format!("doc-{i}"));
+        assert_eq!(item["embedding"].as_array().unwrap().len(), 1024);
+    }
+    assert!(!Path::new(&format!("{}.state", a.display())).exists());
+
+    // An interrupted run: 50 items written and recorded; the rest follows.
+    let head: String = std::fs::read_to_string(&a)
+        .unwrap()
+        .lines()
+        .take(50)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    std::fs::write(&b, head).unwrap();
+    std::fs::write(
+        format!("{}.state", b.display()),
+        serde_json::json!({"model": model, "input": inp, "items": 120, "done": 50}).to_string(),
+    )
+    .unwrap();
+    let before = successes(s);
+    run(
+        &[
+            "embed",
+            "--model",
+            model,
+            "--input",
+            inp,
+            "--output-file",
+            b.to_str().unwrap(),
+            "--no-cache",
+        ],
+        true,
+    );
+    assert_eq!(
+        successes(s) - before,
+        70,
+        "only the missing items are paid for"
+    );
+    assert_eq!(lines(&b), full);
+
+    // The cache: a second run sends nothing.
+    let cache = dir.path().join("cache");
+    let c = dir.path().join("c.jsonl");
+    let args = [
+        "embed",
+        "--model",
+        model,
+        "--input",
+        inp,
+        "--output-file",
+        c.to_str().unwrap(),
+        "--cache-dir",
+        cache.to_str().unwrap(),
+    ];
+    run(&args, false);
+    let before = s.state.faults.counters().requests;
+    run(&args, false);
+    assert_eq!(
+        s.state.faults.counters().requests,
+        before,
+        "all from the cache"
+    );
+    assert_eq!(lines(&c), full);
+}
+
+#[test]
+fn models_list_and_config_check() {
+    let o = run(&["models", "list", "--source", "bedrock", "--json"], false);
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ids: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["model_id"].as_str().unwrap())
+        .collect();
+    assert!(ids.contains(&"amazon.titan-embed-text-v2:0"), "{ids:?}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let yaml = dir.path().join("embedrock.yaml");
+    std::fs::write(
+        &yaml,
+        "embedder:\n  provider: aws_bedrock\n  config:\n    model: cohere.embed-v4:0\n    aws_region: eu-west-1\n    api_key: sekrit-api-key\n    vector_dimension: 512\n",
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args(["config", "check", "--config", yaml.to_str().unwrap()])
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_BEARER_TOKEN_BEDROCK")
+        .env_remove("EMBEDROCK_MODEL")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(!text.contains("sekrit"), "{text}");
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["model"], "cohere.embed-v4:0");
+    assert_eq!(v["dimensions"], 512);
+    assert_eq!(v["settings"]["region"], "eu-west-1");
+    assert_eq!(v["settings"]["api_key"], "<redacted>");
+    assert_eq!(v["sources"]["region"], "file");
+}
