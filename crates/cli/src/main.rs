@@ -10,6 +10,7 @@ mod bench;
 mod input;
 mod output;
 mod progress;
+mod serve;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -49,6 +50,8 @@ enum Command {
     /// Check the Bedrock configuration.
     #[command(subcommand)]
     Config(bedrock::ConfigCommand),
+    /// Serve Bedrock's embedding API locally (for boto3, the AWS SDKs, LangChain).
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args, Clone)]
@@ -213,6 +216,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Models(ModelsCommand::Pull(args)) => models_pull(args, quiet),
         Command::Bench(cmd) => bench::run(cmd, quiet),
         Command::Config(cmd) => bedrock::config_command(cmd),
+        Command::Serve(args) => serve::run(args).await,
     }
 }
 

@@ -112,6 +112,8 @@ type Pooled = (usize, Vec<f32>);
 struct Engine {
     model: BertModel,
     tokenizer: Tokenizer,
+    /// The same tokenizer without truncation, for counting what a text costs.
+    counter: Tokenizer,
     head: Head,
     max_seq_length: usize,
     batch_size: usize,
@@ -174,6 +176,11 @@ impl LocalEmbedder {
         // The shipped tokenizer.json may truncate and pad to its own fixed
         // length; sentence-transformers truncates at max_seq_length and pads to
         // the longest text, which packing makes unnecessary.
+        let mut counter = tokenizer.clone();
+        counter
+            .with_truncation(None)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        counter.with_padding(None);
         tokenizer
             .with_truncation(Some(TruncationParams {
                 max_length: max_seq_length,
@@ -195,6 +202,7 @@ impl LocalEmbedder {
             engine: Arc::new(Engine {
                 model,
                 tokenizer,
+                counter,
                 head,
                 max_seq_length,
                 batch_size: options.batch_size.max(1),
@@ -342,7 +350,16 @@ impl Embedder for LocalEmbedder {
         self.engine.batch_size
     }
 
+    /// Counts every token of each text, special tokens included, before the
+    /// truncation that embedding applies: what the text would cost a service
+    /// that counts whole inputs.
     fn count_tokens(&self, texts: &[String]) -> embedrock_core::Result<Vec<usize>> {
-        Ok(self.engine.tokenize(texts)?.iter().map(Vec::len).collect())
+        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
+        let encodings = self
+            .engine
+            .counter
+            .encode_batch(inputs, true)
+            .map_err(|e| Error::Tokenizer(e.to_string()))?;
+        Ok(encodings.iter().map(|e| e.get_ids().len()).collect())
     }
 }
