@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Load benchmark of `embedrock serve` on loopback: requests/s and p50/p99
 # latency under concurrent load, and HTTP throughput as a ratio of in-process
-# throughput on the same texts (see docs/benchmarks-server.md).
+# throughput on the same texts (see docs/benchmarks.md).
 #
 #   scripts/bench/server_load.sh [TEXTS_FILE]
 #
