@@ -416,6 +416,32 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     .unwrap();
     let r = p.embed(EmbedRequest::new(vec![long_titan])).await.unwrap();
     assert_eq!(r.vectors.len(), 1);
+
+    // Under 50,000 characters but over 8,192 tokens: only the service can
+    // tell, with "Too many input tokens"; truncation retries shorter.
+    let many_tokens = "word ".repeat(9_000);
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+        .await
+        .unwrap();
+    let items = p
+        .embed_items(&EmbedRequest::new(vec![many_tokens.clone()]))
+        .await;
+    let e = items[0].as_ref().unwrap_err();
+    assert_eq!((e.code.as_str(), e.attempts), ("InputTooLong", 1), "{e}");
+    assert!(e.message.contains("Max input tokens: 8192"), "{e}");
+    let p = BedrockEmbedder::connect(
+        "amazon.titan-embed-text-v2:0",
+        settings(&server.url).with_over_long(OverLong::Truncate),
+    )
+    .await
+    .unwrap();
+    let r = p.embed(EmbedRequest::new(vec![many_tokens])).await.unwrap();
+    assert!(r.tokens[0] <= 8192 && r.tokens[0] > 6000, "{:?}", r.tokens);
+    assert_eq!(
+        p.totals().retries,
+        0,
+        "a shorter retry is not a fault retry"
+    );
     server.shutdown().await;
 }
 
