@@ -109,6 +109,38 @@ fn write_state(path: &Path, state: &ResumeState) -> Result<()> {
     Ok(())
 }
 
+/// Opens `path` for appending after its first `lines` lines, cutting off
+/// anything an interrupted run wrote past the last recorded round.
+fn open_after_lines(path: &Path, lines: usize) -> Result<std::fs::File> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("cannot read {} to resume", path.display()))?;
+    let mut seen = 0usize;
+    let mut keep = None;
+    for (i, b) in bytes.iter().enumerate() {
+        if *b == b'\n' {
+            seen += 1;
+            if seen == lines {
+                keep = Some(i + 1);
+                break;
+            }
+        }
+    }
+    let Some(keep) = keep else {
+        bail!(
+            "{} holds fewer than the {lines} lines its resume state records; delete the state file to start again",
+            path.display()
+        );
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {} to resume", path.display()))?;
+    f.set_len(keep as u64)?;
+    let mut f = f;
+    std::io::Seek::seek(&mut f, std::io::SeekFrom::End(0))?;
+    Ok(f)
+}
+
 /// Texts per round: output is written and the resume state saved after each.
 const ROUND: usize = 512;
 
@@ -155,12 +187,7 @@ pub async fn embed(
         }
     }
     let mut out: Box<dyn Write> = match (&args.output_file, done > 0) {
-        (Some(p), true) => Box::new(std::io::BufWriter::new(
-            std::fs::OpenOptions::new()
-                .append(true)
-                .open(p)
-                .with_context(|| format!("cannot append to {}", p.display()))?,
-        )),
+        (Some(p), true) => Box::new(std::io::BufWriter::new(open_after_lines(p, done)?)),
         _ => crate::output_sink(args.output_file.as_ref(), args.output == OutputFormat::Npy)?,
     };
     if done > 0 && !quiet {
