@@ -47,8 +47,12 @@ pub struct BedrockArgs {
     #[arg(long)]
     pub no_cache: bool,
     /// Cut over-long texts to the model's limit instead of failing them.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "chunk")]
     pub truncate: bool,
+    /// Embed over-long texts in pieces within the limit and average the
+    /// pieces' vectors (weighted by tokens) instead of failing them.
+    #[arg(long)]
+    pub chunk: bool,
     /// The body format of an ARN that does not name its model
     /// (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4).
     #[arg(long, value_parser = config::parse_family)]
@@ -87,6 +91,7 @@ pub fn resolve(args: &BedrockArgs, model: Option<&str>, dims: Option<usize>) -> 
     flags.cache_dir = args.cache_dir.clone();
     flags.no_cache = args.no_cache;
     flags.truncate = args.truncate;
+    flags.chunk = args.chunk;
     flags.dimensions = dims;
     flags.family = args.family;
     config::resolve(&flags, file.as_ref(), &|k| std::env::var(k).ok()).map_err(anyhow::Error::msg)

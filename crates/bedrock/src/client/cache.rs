@@ -49,7 +49,7 @@ impl Cache {
     }
 
     /// The key of `text` under `model` with `request`'s parameters.
-    pub fn key(model: &str, request: &EmbedRequest, truncate: bool, text: &str) -> String {
+    pub fn key(model: &str, request: &EmbedRequest, over_long: &str, text: &str) -> String {
         let params = serde_json::json!({
             "v": 1,
             "model": model,
@@ -57,7 +57,7 @@ impl Cache {
             "dimensions": request.dimensions,
             "normalize": request.normalize,
             "output_types": request.output_types.iter().map(|t| t.as_str()).collect::<Vec<_>>(),
-            "truncate": truncate,
+            "over_long": over_long,
         });
         let mut h = Sha256::new();
         h.update(params.to_string().as_bytes());
@@ -112,19 +112,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let c = Cache::new(dir.path());
         let r = EmbedRequest::new(["x"]);
-        let k1 = Cache::key("amazon.titan-embed-text-v2:0", &r, false, "hello");
+        let k1 = Cache::key("amazon.titan-embed-text-v2:0", &r, "error", "hello");
         let k2 = Cache::key(
             "amazon.titan-embed-text-v2:0",
             &r.clone().with_dimensions(Some(256)),
-            false,
+            "error",
             "hello",
         );
-        let k3 = Cache::key("amazon.titan-embed-text-v2:0", &r, false, "hello!");
+        let k3 = Cache::key("amazon.titan-embed-text-v2:0", &r, "error", "hello!");
         assert_ne!(k1, k2);
         assert_ne!(k1, k3);
         assert_eq!(
             k1,
-            Cache::key("amazon.titan-embed-text-v2:0", &r, false, "hello")
+            Cache::key("amazon.titan-embed-text-v2:0", &r, "error", "hello")
         );
         assert!(c.get(&k1).is_none());
         let e = Entry {

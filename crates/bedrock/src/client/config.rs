@@ -21,7 +21,7 @@
 //!     concurrency: 64
 //!     max_attempts: 10
 //!     cache_dir: ~/.cache/embedrock/embeddings
-//!     truncate: false
+//!     truncate: false                  # or chunk: true
 //! ```
 //!
 //! Precedence, highest first: command-line flags, environment variables,
@@ -83,6 +83,8 @@ pub struct FileConfig {
     pub cache_dir: Option<PathBuf>,
     /// Truncate over-long input instead of failing it.
     pub truncate: Option<bool>,
+    /// Embed over-long input in pieces and average them.
+    pub chunk: Option<bool>,
 }
 
 #[derive(Debug, Default, serde::Deserialize)]
@@ -135,6 +137,8 @@ pub struct Flags {
     pub no_cache: bool,
     /// `--truncate`.
     pub truncate: bool,
+    /// `--chunk`.
+    pub chunk: bool,
     /// `--dimensions`.
     pub dimensions: Option<usize>,
     /// `--family`.
@@ -341,9 +345,16 @@ pub fn resolve(
         )
         .or_else(|| default_cache_dir(env))
     };
-    if flags.truncate {
-        s.over_long = OverLong::Truncate;
+    if flags.truncate || flags.chunk {
+        s.over_long = if flags.truncate {
+            OverLong::Truncate
+        } else {
+            OverLong::Chunk
+        };
         sources.insert("over_long", "flag".into());
+    } else if file.chunk == Some(true) {
+        s.over_long = OverLong::Chunk;
+        sources.insert("over_long", "file".into());
     } else if let Some(t) = file.truncate {
         s.over_long = if t {
             OverLong::Truncate

@@ -283,32 +283,19 @@ impl BedrockEmbedder {
         // Limits, then the cache.
         let mut pending: Vec<(usize, String, Option<String>)> = Vec::new();
         let (mut hits, mut misses) = (0usize, 0usize);
+        let chunking = inner.settings.over_long == OverLong::Chunk;
+        // Items cut into pieces: (item, the pieces' result slots, cache key).
+        let mut chunked: Vec<(usize, Vec<usize>, Option<String>)> = Vec::new();
         for (i, text) in request.texts.iter().enumerate() {
             let mut text = text.clone();
-            if let Some(max) = inner.info.and_then(|m| m.max_chars) {
-                let chars = text.chars().count();
-                if chars > max {
-                    if truncate {
-                        text = text.chars().take(max).collect();
-                    } else {
-                        results[i] = Some(Err(ItemError {
-                            index: i,
-                            code: "InputTooLong".into(),
-                            message: format!(
-                                "{chars} characters, the limit of {} is {max} (opt in to truncation to cut it)",
-                                inner.model_id
-                            ),
-                            attempts: 0,
-                            retryable: false,
-                        }));
-                        continue;
-                    }
-                }
-            }
-            let key = inner
-                .cache
-                .as_ref()
-                .map(|_| Cache::key(&inner.cache_model, request, truncate, &request.texts[i]));
+            let key = inner.cache.as_ref().map(|_| {
+                Cache::key(
+                    &inner.cache_model,
+                    request,
+                    inner.settings.over_long.as_str(),
+                    &request.texts[i],
+                )
+            });
             if let (Some(cache), Some(k)) = (&inner.cache, &key) {
                 if let Some(e) = cache.get(k) {
                     hits += 1;
@@ -321,6 +308,40 @@ impl BedrockEmbedder {
                     continue;
                 }
                 misses += 1;
+            }
+            if let Some(max) = inner.info.and_then(|m| m.max_chars) {
+                let chars = text.chars().count();
+                if chars > max {
+                    if truncate {
+                        text = text.chars().take(max).collect();
+                    } else if chunking {
+                        let size = inner
+                            .info
+                            .and_then(|m| m.max_tokens)
+                            .map_or(max, |t| max.min(t.saturating_mul(3)))
+                            .max(1);
+                        let mut slots = Vec::new();
+                        for piece in split_chars(&text, size) {
+                            slots.push(results.len());
+                            pending.push((results.len(), piece, None));
+                            results.push(None);
+                        }
+                        chunked.push((i, slots, key));
+                        continue;
+                    } else {
+                        results[i] = Some(Err(ItemError {
+                            index: i,
+                            code: "InputTooLong".into(),
+                            message: format!(
+                                "{chars} characters, the limit of {} is {max} (opt in to truncation or chunking)",
+                                inner.model_id
+                            ),
+                            attempts: 0,
+                            retryable: false,
+                        }));
+                        continue;
+                    }
+                }
             }
             pending.push((i, text, key));
         }
@@ -352,6 +373,23 @@ impl BedrockEmbedder {
         while let Some(done) = tasks.join_next().await {
             place(&mut results, done);
         }
+        for (owner, slots, key) in chunked {
+            let pieces: Vec<Option<Result<Item, ItemError>>> =
+                slots.iter().map(|&s| results[s].take()).collect();
+            let combined = inner.combine(owner, pieces, request);
+            if let (Ok(item), Some(cache), Some(key)) = (&combined, &inner.cache, &key) {
+                let _ = cache.put(
+                    key,
+                    &Entry {
+                        vector: item.vector.clone(),
+                        tokens: item.tokens,
+                        typed: item.typed.clone(),
+                    },
+                );
+            }
+            results[owner] = Some(combined);
+        }
+        results.truncate(n);
         results
             .into_iter()
             .enumerate()
@@ -368,6 +406,28 @@ impl BedrockEmbedder {
             })
             .collect()
     }
+}
+
+/// Cuts `text` into pieces of at most `size` characters, at whitespace
+/// where there is some in the second half of a piece.
+fn split_chars(text: &str, size: usize) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = Vec::new();
+    let mut start = 0;
+    while start < chars.len() {
+        let mut end = (start + size).min(chars.len());
+        if end < chars.len() {
+            if let Some(ws) = (start + size / 2..end)
+                .rev()
+                .find(|&k| chars[k].is_whitespace())
+            {
+                end = ws + 1;
+            }
+        }
+        out.push(chars[start..end].iter().collect());
+        start = end;
+    }
+    out
 }
 
 type BatchOutcome = (Vec<usize>, Vec<Result<Item, ItemError>>);
@@ -403,6 +463,66 @@ fn token_counts(message: &str) -> Option<(usize, usize)> {
 }
 
 impl Inner {
+    /// One item's vector from its pieces: the token-weighted mean,
+    /// normalised when asked; tokens summed. A failed piece fails the item.
+    fn combine(
+        &self,
+        owner: usize,
+        pieces: Vec<Option<Result<Item, ItemError>>>,
+        request: &EmbedRequest,
+    ) -> Result<Item, ItemError> {
+        let total = pieces.len();
+        let mut items = Vec::with_capacity(total);
+        for (k, p) in pieces.into_iter().enumerate() {
+            match p {
+                Some(Ok(item)) => items.push(item),
+                Some(Err(mut e)) => {
+                    e.index = owner;
+                    e.message = format!("piece {} of {total}: {}", k + 1, e.message);
+                    return Err(e);
+                }
+                None => {
+                    return Err(ItemError {
+                        index: owner,
+                        code: "Client".into(),
+                        message: format!("piece {} of {total} has no result", k + 1),
+                        attempts: 0,
+                        retryable: true,
+                    })
+                }
+            }
+        }
+        let dims = items.first().map_or(0, |i| i.vector.len());
+        let mut vector = vec![0f32; dims];
+        let mut weight_sum = 0f32;
+        for it in &items {
+            let w = it.tokens.max(1) as f32;
+            weight_sum += w;
+            for (v, x) in vector.iter_mut().zip(&it.vector) {
+                *v += w * x;
+            }
+        }
+        for v in &mut vector {
+            *v /= weight_sum.max(1.0);
+        }
+        if request.normalize {
+            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
+            if norm > 0.0 {
+                for v in &mut vector {
+                    *v /= norm;
+                }
+            }
+        }
+        let typed =
+            TypedEmbeddings::from_floats(std::slice::from_ref(&vector), &request.output_types);
+        Ok(Item {
+            vector,
+            tokens: items.iter().map(|i| i.tokens).sum(),
+            typed,
+            cached: false,
+        })
+    }
+
     /// One call with its retries; one result per text.
     async fn run_batch(
         &self,

@@ -63,6 +63,20 @@ pub enum OverLong {
     /// request, and for Titan a shorter retry when the service counts too
     /// many tokens.
     Truncate,
+    /// Cut it into pieces within the limit, embed each, and return their
+    /// token-weighted mean (normalised when asked) with the tokens summed.
+    Chunk,
+}
+
+impl OverLong {
+    /// The lower-case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverLong::Error => "error",
+            OverLong::Truncate => "truncate",
+            OverLong::Chunk => "chunk",
+        }
+    }
 }
 
 impl std::str::FromStr for OverLong {
@@ -71,8 +85,9 @@ impl std::str::FromStr for OverLong {
         match s.to_ascii_lowercase().as_str() {
             "error" | "none" => Ok(OverLong::Error),
             "truncate" | "end" | "right" => Ok(OverLong::Truncate),
+            "chunk" => Ok(OverLong::Chunk),
             other => Err(format!(
-                "unknown over-long policy {other:?} (error or truncate)"
+                "unknown over-long policy {other:?} (error, truncate or chunk)"
             )),
         }
     }
