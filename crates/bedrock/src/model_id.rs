@@ -181,6 +181,22 @@ fn parse_arn(arn: &str) -> Option<ModelId> {
     })
 }
 
+/// A family name as configuration files and flags write it (`titan-text-v2`,
+/// `cohere_v4`, ...), for ids such as application-inference-profile ARNs that
+/// do not name their model.
+pub fn parse_family(s: &str) -> Result<Family, String> {
+    match s.to_ascii_lowercase().replace('_', "-").as_str() {
+        "titan-text-v1" => Ok(Family::TitanTextV1),
+        "titan-text-v2" => Ok(Family::TitanTextV2),
+        "titan-multimodal" | "titan-image" => Ok(Family::TitanMultimodal),
+        "cohere-v3" => Ok(Family::CohereV3),
+        "cohere-v4" => Ok(Family::CohereV4),
+        other => Err(format!(
+            "unknown family {other:?} (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)"
+        )),
+    }
+}
+
 /// Decodes `%XX` escapes; `None` when an escape is malformed or the result
 /// is not UTF-8.
 pub fn percent_decode(s: &str) -> Option<String> {

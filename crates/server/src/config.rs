@@ -15,9 +15,10 @@
 //! faults: { requests_per_minute: 600, latency: { kind: fixed, ms: 20 } }
 //! ```
 
+pub use embedrock_bedrock::model_id::parse_family;
 use std::path::PathBuf;
 
-use embedrock_core::{Catalogue, DynEmbedder, Family};
+use embedrock_core::{Catalogue, DynEmbedder};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthConfig;
@@ -94,20 +95,6 @@ impl Default for ServerConfig {
             faults: FaultConfig::default(),
             tls: None,
         }
-    }
-}
-
-/// A family name as written in the configuration.
-pub fn parse_family(s: &str) -> Result<Family, String> {
-    match s.to_ascii_lowercase().replace('_', "-").as_str() {
-        "titan-text-v1" => Ok(Family::TitanTextV1),
-        "titan-text-v2" => Ok(Family::TitanTextV2),
-        "titan-multimodal" | "titan-image" => Ok(Family::TitanMultimodal),
-        "cohere-v3" => Ok(Family::CohereV3),
-        "cohere-v4" => Ok(Family::CohereV4),
-        other => Err(format!(
-            "unknown family {other:?} (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)"
-        )),
     }
 }
 

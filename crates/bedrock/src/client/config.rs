@@ -33,6 +33,7 @@
 //! `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, `AWS_BEARER_TOKEN_BEDROCK`,
 //! `EMBEDROCK_CONCURRENCY`, `EMBEDROCK_EMBED_CACHE`.
 
+pub use crate::model_id::parse_family;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
@@ -162,20 +163,6 @@ pub struct Resolved {
     /// For each setting, where its value came from: `flag`, `env:NAME`,
     /// `file`, `aws-chain` or `default`.
     pub sources: BTreeMap<&'static str, String>,
-}
-
-/// The family name as the configuration writes it.
-pub fn parse_family(s: &str) -> Result<Family, String> {
-    match s.to_ascii_lowercase().replace('_', "-").as_str() {
-        "titan-text-v1" => Ok(Family::TitanTextV1),
-        "titan-text-v2" => Ok(Family::TitanTextV2),
-        "titan-multimodal" | "titan-image" => Ok(Family::TitanMultimodal),
-        "cohere-v3" => Ok(Family::CohereV3),
-        "cohere-v4" => Ok(Family::CohereV4),
-        other => Err(format!(
-            "unknown family {other:?} (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)"
-        )),
-    }
 }
 
 /// Where the embedding cache lives by default:
