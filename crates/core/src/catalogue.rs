@@ -8,6 +8,8 @@
 
 use serde::Serialize;
 
+use crate::OutputType;
+
 /// Who provides a model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum Provider {
@@ -84,6 +86,8 @@ pub struct ModelInfo {
     pub max_chars: Option<usize>,
     /// Whether the caller can ask for unnormalised vectors.
     pub normalize_option: bool,
+    /// The numeric forms the model returns (`embeddingTypes` / `embeddingsByType`).
+    pub output_types: &'static [OutputType],
     /// US dollars per million input tokens, on demand.
     pub price_per_mtok: Option<f64>,
     /// US dollars per million input tokens in batch inference, where offered.
@@ -118,6 +122,15 @@ impl ModelInfo {
 
 const TEXT: &[Modality] = &[Modality::Text];
 const TEXT_IMAGE: &[Modality] = &[Modality::Text, Modality::Image];
+const FLOAT: &[OutputType] = &[OutputType::Float];
+const FLOAT_BINARY: &[OutputType] = &[OutputType::Float, OutputType::Binary];
+const ALL_TYPES: &[OutputType] = &[
+    OutputType::Float,
+    OutputType::Int8,
+    OutputType::Uint8,
+    OutputType::Binary,
+    OutputType::Ubinary,
+];
 
 static MODELS: &[ModelInfo] = &[
     ModelInfo {
@@ -133,6 +146,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(8192),
         max_chars: None,
         normalize_option: false,
+        output_types: FLOAT,
         price_per_mtok: Some(0.10),
         batch_price_per_mtok: None,
         price_per_image: None,
@@ -151,6 +165,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(8192),
         max_chars: Some(50_000),
         normalize_option: true,
+        output_types: FLOAT_BINARY,
         price_per_mtok: Some(0.02),
         batch_price_per_mtok: Some(0.01),
         price_per_image: None,
@@ -169,6 +184,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(256),
         max_chars: None,
         normalize_option: false,
+        output_types: FLOAT,
         price_per_mtok: Some(0.80),
         batch_price_per_mtok: None,
         price_per_image: Some(0.00006),
@@ -187,6 +203,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(512),
         max_chars: Some(2048),
         normalize_option: false,
+        output_types: ALL_TYPES,
         price_per_mtok: Some(0.10),
         batch_price_per_mtok: None,
         price_per_image: None,
@@ -205,6 +222,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(512),
         max_chars: Some(2048),
         normalize_option: false,
+        output_types: ALL_TYPES,
         price_per_mtok: Some(0.10),
         batch_price_per_mtok: None,
         price_per_image: None,
@@ -223,6 +241,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(128_000),
         max_chars: None,
         normalize_option: false,
+        output_types: ALL_TYPES,
         price_per_mtok: Some(0.12),
         batch_price_per_mtok: None,
         price_per_image: None,
@@ -245,6 +264,7 @@ static MODELS: &[ModelInfo] = &[
         max_tokens: Some(256),
         max_chars: None,
         normalize_option: true,
+        output_types: ALL_TYPES,
         price_per_mtok: Some(0.0),
         batch_price_per_mtok: None,
         price_per_image: None,

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::{EmbedRequest, EmbedResponse, Result};
+use crate::{EmbedRequest, EmbedResponse, ModelFacts, Result, Usage};
 
 /// Something that turns texts into vectors: a local model, a Bedrock model, a
 /// cache in front of either.
@@ -36,6 +36,20 @@ pub trait Embedder: Send + Sync {
             model: self.model_id().to_string(),
             what: "counting tokens".into(),
         })
+    }
+
+    /// The facts of the model: accepted dimensions, output types, limits and
+    /// prices. The default looks [`Embedder::model_id`] up in the catalogue and
+    /// falls back to [`ModelFacts::minimal`].
+    fn facts(&self) -> ModelFacts {
+        ModelFacts::lookup(self.model_id(), self.dimensions(), self.max_batch())
+    }
+
+    /// The work done so far (calls, tokens, dollars, retries, cache hits).
+    /// The default reports nothing; embedders that count override it, and
+    /// wrappers add their own counts to the inner embedder's.
+    fn usage(&self) -> Usage {
+        Usage::default()
     }
 
     /// Embeds a single text with default options.
@@ -93,5 +107,11 @@ mod tests {
             e.count_tokens(&["x".into()]),
             Err(crate::Error::Unsupported { .. })
         ));
+        let facts = e.facts();
+        assert_eq!(
+            (facts.id.as_str(), facts.dimensions.as_slice()),
+            ("lengths", &[2][..])
+        );
+        assert_eq!(e.usage(), Usage::default());
     }
 }

@@ -67,6 +67,9 @@ pub enum Error {
     /// The request itself is invalid.
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The caller went away or its deadline passed, and the work was stopped.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
     /// The backend (a model runtime, a remote service) failed.
     #[error("{message}")]
     Backend {

@@ -11,10 +11,13 @@
 pub mod catalogue;
 mod embedder;
 mod error;
+mod facts;
 pub mod math;
 mod types;
+pub mod util;
 
 pub use catalogue::{Catalogue, Family, Modality, ModelInfo, Provider};
 pub use embedder::{DynEmbedder, Embedder};
 pub use error::{Error, Result};
+pub use facts::{ModelFacts, Usage};
 pub use types::{EmbedRequest, EmbedResponse, InputType, OutputType, TypedEmbeddings};
