@@ -1,0 +1,28 @@
+//! The store's error type.
+
+/// Shorthand for results whose error is [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// What can go wrong in the store. Each variant names what was asked and why
+/// it cannot be done.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// A filter is not valid; `path` says where in the filter document.
+    #[error("invalid filter at {path}: {message}")]
+    InvalidFilter {
+        /// Where in the filter, as a JSON-pointer-like path (`$.AND[1].age`).
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn filter(path: &str, message: impl Into<String>) -> Self {
+        Error::InvalidFilter {
+            path: path.to_string(),
+            message: message.into(),
+        }
+    }
+}

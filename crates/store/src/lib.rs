@@ -1,0 +1,16 @@
+//! Collections of vectors with text and metadata: the memory and semantic
+//! search layer of embedrock.
+//!
+//! Records are scoped the way mem0 scopes memories (`user_id`, `agent_id`,
+//! `run_id`) and carry any JSON metadata. Searches take a [`Filter`] in
+//! mem0's filter language, which is evaluated before scoring, so a filtered
+//! search is never starved of results by filtering after an approximate
+//! index has already cut the candidates.
+#![deny(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod error;
+pub mod filter;
+
+pub use error::{Error, Result};
+pub use filter::{Filter, Op};
