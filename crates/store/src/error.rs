@@ -8,6 +8,19 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A collection was asked to hold vectors of another embedder.
+    #[error("collection {collection} holds vectors of {holds}; this request uses {asked}")]
+    IdentityMismatch {
+        /// The collection.
+        collection: String,
+        /// What it holds.
+        holds: crate::Identity,
+        /// What was asked.
+        asked: crate::Identity,
+    },
+    /// The input is not valid (a missing scope, an empty text, a page too large).
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
     /// A filter is not valid; `path` says where in the filter document.
     #[error("invalid filter at {path}: {message}")]
     InvalidFilter {

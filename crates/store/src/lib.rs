@@ -11,6 +11,10 @@
 
 mod error;
 pub mod filter;
+mod types;
 
 pub use error::{Error, Result};
-pub use filter::{Filter, Op};
+pub use filter::{Fields, Filter, Op};
+pub use types::{
+    Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
+};
