@@ -14,9 +14,9 @@ pub enum Error {
         /// The collection.
         collection: String,
         /// What it holds.
-        holds: crate::Identity,
+        holds: Box<crate::Identity>,
         /// What was asked.
-        asked: crate::Identity,
+        asked: Box<crate::Identity>,
     },
     /// The input is not valid (a missing scope, an empty text, a page too large).
     #[error("invalid input: {0}")]

@@ -50,8 +50,8 @@ impl Identity {
         } else {
             Err(Error::IdentityMismatch {
                 collection: collection.to_string(),
-                holds: self.clone(),
-                asked: asked.clone(),
+                holds: Box::new(self.clone()),
+                asked: Box::new(asked.clone()),
             })
         }
     }
