@@ -11,6 +11,7 @@
 
 mod error;
 pub mod filter;
+pub mod scan;
 mod types;
 
 pub use error::{Error, Result};
