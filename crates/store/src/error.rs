@@ -21,6 +21,33 @@ pub enum Error {
     /// The input is not valid (a missing scope, an empty text, a page too large).
     #[error("invalid input: {0}")]
     InvalidInput(String),
+    /// A collection or record that does not exist.
+    #[error("no such {0}")]
+    NotFound(String),
+    /// The database failed (a locked file past the busy timeout, a full disk).
+    #[error("store {path}: {source}")]
+    Database {
+        /// The store's file.
+        path: String,
+        /// What the database said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Stored data is not what the store wrote.
+    #[error("the store holds damaged data: {0}")]
+    Corrupt(String),
+    /// Any other failure of the backend.
+    #[error("{0}")]
+    Backend(String),
     /// A filter is not valid; `path` says where in the filter document.
     #[error("invalid filter at {path}: {message}")]
     InvalidFilter {
@@ -32,6 +59,23 @@ pub enum Error {
 }
 
 impl Error {
+    pub(crate) fn db(
+        path: &std::path::Path,
+        source: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
+        Error::Database {
+            path: path.display().to_string(),
+            source: source.into(),
+        }
+    }
+
+    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.display().to_string(),
+            source,
+        }
+    }
+
     pub(crate) fn filter(path: &str, message: impl Into<String>) -> Self {
         Error::InvalidFilter {
             path: path.to_string(),

@@ -9,13 +9,17 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod backend;
 mod error;
 pub mod filter;
 pub mod scan;
+pub mod sqlite;
 mod types;
 
+pub use backend::{CollectionInfo, NewRecord, Patch, Search, VectorStore};
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
+pub use sqlite::SqliteStore;
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
 };
