@@ -45,6 +45,9 @@ pub enum Error {
     /// Stored data is not what the store wrote.
     #[error("the store holds damaged data: {0}")]
     Corrupt(String),
+    /// The embedder failed or refused the texts.
+    #[error("embedding failed: {0}")]
+    Embedding(#[from] embedrock_core::Error),
     /// Any other failure of the backend.
     #[error("{0}")]
     Backend(String),

@@ -12,6 +12,7 @@
 mod backend;
 mod error;
 pub mod filter;
+mod memory;
 pub mod scan;
 pub mod sqlite;
 mod types;
@@ -19,6 +20,7 @@ mod types;
 pub use backend::{CollectionInfo, NewRecord, Patch, Search, VectorStore};
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
+pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
 pub use sqlite::SqliteStore;
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
