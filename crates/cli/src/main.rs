@@ -603,6 +603,14 @@ fn models_list(args: ListArgs) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
+    print_models_table(&mut out, &models, &store)
+}
+
+fn print_models_table(
+    out: &mut dyn Write,
+    models: &[&embedrock_core::ModelInfo],
+    store: &ModelStore,
+) -> Result<()> {
     writeln!(
         out,
         "{:<30} {:<8} {:<20} {:>5} {:>14} {:>10} {:>10}  notes",

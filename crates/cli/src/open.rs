@@ -345,3 +345,58 @@ pub fn typed_row(typed: &TypedEmbeddings, i: usize) -> TypedEmbeddings {
 mod futures_like {
     pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedrock_core::{EmbedResponse, Embedder};
+
+    /// A unit double: refuses any request holding the text "bad", and
+    /// counts its calls.
+    struct Picky(std::sync::atomic::AtomicUsize);
+
+    #[async_trait::async_trait]
+    impl Embedder for Picky {
+        async fn embed(&self, r: EmbedRequest) -> embedrock_core::Result<EmbedResponse> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            if r.texts.iter().any(|t| t == "bad") {
+                return Err(embedrock_core::Error::InvalidRequest("bad text".into()));
+            }
+            let vectors = r.texts.iter().map(|t| vec![t.len() as f32]).collect();
+            let tokens = r.texts.iter().map(|t| t.len()).collect();
+            let mut resp = EmbedResponse::new("picky", vectors, tokens);
+            resp.typed = TypedEmbeddings::from_floats(&resp.vectors, &r.output_types);
+            Ok(resp)
+        }
+        fn model_id(&self) -> &str {
+            "picky"
+        }
+        fn dimensions(&self) -> usize {
+            1
+        }
+        fn max_batch(&self) -> usize {
+            8
+        }
+    }
+
+    #[tokio::test]
+    async fn one_bad_text_fails_alone() {
+        let picky = Arc::new(Picky(Default::default()));
+        let e: DynEmbedder = picky.clone();
+        let request = EmbedRequest::new(["a", "bb", "bad", "dddd", "eeeee"])
+            .with_output_types(vec![embedrock_core::OutputType::Int8]);
+        let out = embed_isolating(&e, request).await;
+        assert_eq!(out.len(), 5);
+        for (i, want) in [(0, 1.0), (1, 2.0), (3, 4.0), (4, 5.0)] {
+            let got = out[i].as_ref().unwrap();
+            assert_eq!(got.vector, vec![want]);
+            assert_eq!(got.tokens, want as usize);
+            assert_eq!(got.typed.int8.as_ref().map(Vec::len), Some(1), "row {i}");
+        }
+        let f = out[2].as_ref().unwrap_err();
+        assert_eq!(f.code, "InvalidRequest");
+        assert!(f.message.contains("bad text"), "{}", f.message);
+        // 1 whole + halves [a,bb] and [bad,dddd,eeeee] + [bad] and [dddd,eeeee].
+        assert_eq!(picky.0.load(std::sync::atomic::Ordering::SeqCst), 5);
+    }
+}

@@ -304,7 +304,9 @@ impl<W: Write> Sink for JsonlSink<W> {
         input: &InputText,
         result: Result<Embedded, Failure>,
     ) -> Result<()> {
-        serde_json::to_writer(&mut self.out, &item_json(index, input, &result))?;
+        // An I/O error stays one, so a closed pipe is recognised as such.
+        serde_json::to_writer(&mut self.out, &item_json(index, input, &result))
+            .map_err(std::io::Error::from)?;
         self.out.write_all(b"\n")?;
         Ok(())
     }
