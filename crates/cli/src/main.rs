@@ -409,7 +409,7 @@ async fn embed_collected(
             "dimensions": dimensions,
             "total_tokens": report.tokens,
             "data": sink.items,
-            "totals": report.usage,
+            "totals": model.totals_json(&report.usage),
         });
         serde_json::to_writer_pretty(&mut out, &doc)?;
         out.write_all(b"\n")?;

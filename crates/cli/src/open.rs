@@ -192,6 +192,17 @@ impl Model {
         }
     }
 
+    /// The `totals` of a JSON document: the Bedrock client's own totals
+    /// (attempts, body and header tokens, ...) for a Bedrock model, else
+    /// `usage`.
+    pub fn totals_json(&self, usage: &Usage) -> serde_json::Value {
+        let value = match &self.bedrock {
+            Some(p) => serde_json::to_value(p.totals()),
+            None => serde_json::to_value(usage),
+        };
+        value.unwrap_or_default()
+    }
+
     /// The current concurrency limit (1 for a local model).
     pub fn concurrency(&self) -> usize {
         self.bedrock

@@ -147,7 +147,8 @@ pub async fn run(model: &Model, run: Run<'_>, sink: &mut dyn Sink) -> Result<Rep
     let total = run.texts.len();
     let bar = crate::progress::items(total as u64, "embedding", run.progress);
     bar.set_position(run.start as u64);
-    let ticker = {
+    // Bedrock's live counters (tokens, dollars, retries, concurrency) beside the bar.
+    let ticker = (run.progress && model.is_bedrock()).then(|| {
         let (bar, model) = (bar.clone(), model.clone());
         tokio::spawn(async move {
             loop {
@@ -155,7 +156,7 @@ pub async fn run(model: &Model, run: Run<'_>, sink: &mut dyn Sink) -> Result<Rep
                 bar.set_message(live_message(&model.usage(), model.concurrency()));
             }
         })
-    };
+    });
     let before = model.usage();
     let started = Instant::now();
     let mut request = run.template;
@@ -189,7 +190,9 @@ pub async fn run(model: &Model, run: Run<'_>, sink: &mut dyn Sink) -> Result<Rep
         Ok(())
     }
     .await;
-    ticker.abort();
+    if let Some(t) = ticker {
+        t.abort();
+    }
     bar.finish_and_clear();
     result?;
     Ok(Report {

@@ -339,6 +339,13 @@ fn cohere_int8_and_binary_reach_the_output() {
         );
         let items: Vec<serde_json::Value> = if format == "json" {
             let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            // The client's own totals, as before: calls and attempts through the faults.
+            let (calls, attempts) = (
+                doc["totals"]["calls"].as_u64().unwrap(),
+                doc["totals"]["attempts"].as_u64().unwrap(),
+            );
+            assert!(calls >= 1 && attempts >= calls, "{}", doc["totals"]);
+            assert_eq!(doc["dimensions"], 1024);
             doc["data"].as_array().unwrap().clone()
         } else {
             String::from_utf8_lossy(&o.stdout)
