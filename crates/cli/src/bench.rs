@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -23,14 +22,14 @@ pub struct SpeedArgs {
     /// The model.
     #[arg(long, short, default_value = embedrock_core::Catalogue::LOCAL_DEFAULT)]
     model: String,
-    /// Texts per batch.
-    #[arg(long, default_value_t = 32)]
+    /// Texts per batch (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = crate::ranged::<1, { crate::MAX_BATCH_SIZE }>)]
     batch_size: usize,
-    /// Threads.
-    #[arg(long, default_value_t = 2)]
+    /// Threads (1 to 256).
+    #[arg(long, default_value_t = 2, value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
     threads: usize,
-    /// Timed passes over each set; the best is reported.
-    #[arg(long, default_value_t = 1)]
+    /// Timed passes over each set, 1 to 1000; the best is reported.
+    #[arg(long, default_value_t = 1, value_parser = crate::ranged::<1, 1000>)]
     repeat: usize,
     /// Also write the results as JSON here.
     #[arg(long)]
@@ -84,12 +83,13 @@ fn read_set(dir: &Path, name: &str) -> Result<Vec<String>> {
 }
 
 fn speed(args: SpeedArgs, quiet: bool) -> Result<()> {
-    let store = ModelStore::from_env();
-    let dir = store.ensure(&args.model, &embedrock_local::NoProgress)?;
-    let options = LocalOptions::default()
-        .with_batch_size(args.batch_size)
-        .with_threads(args.threads);
-    let model = LocalEmbedder::load(&dir, &store.canonical_name(&args.model), options)?;
+    let settings = crate::open::OpenSettings {
+        batch_size: args.batch_size,
+        threads: args.threads,
+        bedrock: Default::default(),
+        quiet,
+    };
+    let model = crate::open::open_local(&args.model, &settings)?;
     let mut rows = Vec::new();
     for set in ["short", "passages"] {
         let texts = read_set(&args.data, set)?;

@@ -13,6 +13,9 @@ pub struct InputText {
     pub id: Option<serde_json::Value>,
 }
 
+/// The largest input file or standard input read, in bytes.
+pub const MAX_INPUT_BYTES: u64 = 1 << 30;
+
 /// Collects the texts from the arguments, `--input`, or standard input, in
 /// that order of preference.
 pub fn read_texts(args: &[String], input: Option<&Path>) -> Result<Vec<InputText>> {
@@ -23,14 +26,16 @@ pub fn read_texts(args: &[String], input: Option<&Path>) -> Result<Vec<InputText
         let (bytes, name) = if path == Path::new("-") {
             (read_stdin()?, "standard input".to_string())
         } else {
-            let bytes = std::fs::read(path)
-                .with_context(|| format!("cannot read input file {}", path.display()))?;
-            (bytes, path.display().to_string())
+            (read_file(path)?, path.display().to_string())
         };
         let jsonl = path
             .extension()
             .is_some_and(|e| e == "jsonl" || e == "ndjson");
-        parse(&bytes, &name, jsonl)?
+        let texts = parse(&bytes, &name, jsonl)?;
+        if !jsonl {
+            refuse_blank(&texts, &name)?;
+        }
+        texts
     } else if !args.is_empty() {
         args.iter()
             .map(|t| InputText {
@@ -42,7 +47,9 @@ pub fn read_texts(args: &[String], input: Option<&Path>) -> Result<Vec<InputText
         if std::io::stdin().is_terminal() {
             bail!("no input: give texts as arguments, with --input FILE, or on standard input");
         }
-        parse(&read_stdin()?, "standard input", false)?
+        let texts = parse(&read_stdin()?, "standard input", false)?;
+        refuse_blank(&texts, "standard input")?;
+        texts
     };
     if texts.is_empty() {
         bail!("no input: the input holds no texts");
@@ -50,11 +57,36 @@ pub fn read_texts(args: &[String], input: Option<&Path>) -> Result<Vec<InputText
     Ok(texts)
 }
 
+/// Lines of text that are all blank are no input, not texts to embed.
+fn refuse_blank(texts: &[InputText], name: &str) -> Result<()> {
+    if !texts.is_empty() && texts.iter().all(|t| t.text.trim().is_empty()) {
+        bail!("no input: {name} holds only blank lines");
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)
+        .with_context(|| format!("cannot read input file {}", path.display()))?;
+    if meta.len() > MAX_INPUT_BYTES {
+        bail!(
+            "input file {} is {} bytes; the most read at once is {MAX_INPUT_BYTES} (split it)",
+            path.display(),
+            meta.len()
+        );
+    }
+    std::fs::read(path).with_context(|| format!("cannot read input file {}", path.display()))
+}
+
 fn read_stdin() -> Result<Vec<u8>> {
     let mut buf = Vec::new();
     std::io::stdin()
+        .take(MAX_INPUT_BYTES + 1)
         .read_to_end(&mut buf)
         .context("cannot read standard input")?;
+    if buf.len() as u64 > MAX_INPUT_BYTES {
+        bail!("standard input holds more than {MAX_INPUT_BYTES} bytes; the most read at once (split it)");
+    }
     Ok(buf)
 }
 

@@ -8,9 +8,12 @@
 mod bedrock;
 mod bench;
 mod input;
+mod open;
 mod output;
+mod pipeline;
 mod progress;
 mod serve;
+mod settings;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -18,8 +21,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use embedrock_core::{math, Catalogue, EmbedRequest, Embedder, InputType, OutputType, Provider};
+use embedrock_core::{math, Catalogue, EmbedRequest, InputType, OutputType, Provider};
 use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore, Source};
+
+use crate::input::InputText;
+use crate::open::{Model, OpenSettings};
+use crate::pipeline::{Collect, JsonlSink, Report, Resume, Run};
+use crate::settings::Resolved;
 
 /// Text embeddings around Amazon Bedrock's models, with a local CPU model as
 /// the offline default.
@@ -56,15 +64,37 @@ enum Command {
 
 #[derive(Args, Clone)]
 struct ModelArgs {
-    /// The model: a catalogue id, a Hugging Face repository id, or a directory.
+    /// The model: a local catalogue id, a Hugging Face repository id or a
+    /// directory; or a Bedrock model id, inference profile or ARN.
     #[arg(long, short, default_value = Catalogue::LOCAL_DEFAULT, env = "EMBEDROCK_MODEL")]
     model: String,
-    /// Texts per forward pass of a local model.
-    #[arg(long, default_value_t = 32)]
+    /// Texts per forward pass of a local model (1 to 4096).
+    #[arg(long, default_value_t = 32, value_parser = ranged::<1, MAX_BATCH_SIZE>)]
     batch_size: usize,
-    /// CPU threads for a local model (default: every core).
-    #[arg(long, env = "EMBEDROCK_THREADS")]
+    /// CPU threads for a local model, 1 to 256 (default: every core).
+    #[arg(long, env = "EMBEDROCK_THREADS", value_parser = ranged::<1, MAX_THREADS>)]
     threads: Option<usize>,
+    #[command(flatten)]
+    bedrock: bedrock::BedrockArgs,
+}
+
+/// The most texts per forward pass.
+const MAX_BATCH_SIZE: usize = 4096;
+/// The most CPU threads.
+const MAX_THREADS: usize = 256;
+/// The most texts `similarity` compares (the matrix grows with the square).
+const MAX_SIMILARITY_TEXTS: usize = 2048;
+
+/// A whole number in `MIN..=MAX`, for clap.
+fn ranged<const MIN: usize, const MAX: usize>(s: &str) -> Result<usize, String> {
+    let n: usize = s
+        .trim()
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number (choose {MIN} to {MAX})"))?;
+    if !(MIN..=MAX).contains(&n) {
+        return Err(format!("{n} is out of range (choose {MIN} to {MAX})"));
+    }
+    Ok(n)
 }
 
 #[derive(Args)]
@@ -77,7 +107,7 @@ struct EmbedArgs {
     input: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
-    /// Output dimensions (default: the model's own).
+    /// Output dimensions (default: the model's own; at least 1).
     #[arg(long, short)]
     dimensions: Option<usize>,
     /// Scale vectors to unit length (the default).
@@ -98,12 +128,10 @@ struct EmbedArgs {
     /// Write to this file instead of standard output.
     #[arg(long)]
     output_file: Option<PathBuf>,
-    /// Bedrock models: the state file of a resumable run (default with
-    /// --output-file and jsonl: `<output-file>.state`).
+    /// The state file of a resumable run (default with --output-file and
+    /// jsonl: `<output-file>.state`).
     #[arg(long)]
     resume: Option<PathBuf>,
-    #[command(flatten)]
-    bedrock: bedrock::BedrockArgs,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -198,9 +226,29 @@ fn main() {
         }) {
             std::process::exit(0);
         }
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", redact_urls(&format!("{e:#}")));
         std::process::exit(1);
     }
+}
+
+/// `text` with the user information of every URL in it replaced by `***`
+/// (an endpoint's password can reach an error message).
+fn redact_urls(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("://") {
+        let start = rest[..at]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |i| i + 1);
+        let end = rest[at..]
+            .find(|c: char| c.is_whitespace() || matches!(c, '"' | '\'' | '<' | '>' | '`'))
+            .map_or(rest.len(), |i| at + i);
+        out.push_str(&rest[..start]);
+        out.push_str(&embedrock_core::util::redact_url(&rest[start..end]));
+        rest = &rest[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 async fn run(cli: Cli) -> Result<()> {
@@ -220,39 +268,30 @@ async fn run(cli: Cli) -> Result<()> {
     }
 }
 
-/// Opens a local model, fetching it on first use with a progress bar.
-fn open_model(args: &ModelArgs, quiet: bool) -> Result<LocalEmbedder> {
-    if let Some(info) = Catalogue::get(&args.model) {
-        if info.is_bedrock() {
-            bail!(
-                "{} is an Amazon Bedrock model; `embed` reaches Bedrock, this command runs local models only \
-                 (try --model {}, or `embedrock embed --model {}`)",
-                info.id,
-                Catalogue::LOCAL_DEFAULT,
-                info.id
-            );
-        }
-    }
-    let store = ModelStore::from_env();
-    let show = progress::enabled(quiet);
-    if store.installed(&args.model).is_none() && !quiet {
-        eprintln!(
-            "fetching model {} into {} (first use)",
-            store.canonical_name(&args.model),
-            store.root().display()
-        );
-    }
-    let fetch = progress::SharedFetchProgress::new(show);
-    let dir = store.ensure(&args.model, &fetch)?;
-    let mut options = LocalOptions::default().with_batch_size(args.batch_size);
-    if let Some(t) = args.threads {
-        options = options.with_threads(t);
-    }
-    Ok(LocalEmbedder::load(
-        &dir,
-        &store.canonical_name(&args.model),
-        options,
-    )?)
+/// The threads a local model uses when none are asked for: every core.
+fn default_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(MAX_THREADS)
+}
+
+/// Resolves the settings and opens the model, checking `--dimensions`
+/// against it before any work.
+async fn open_model(
+    args: &ModelArgs,
+    dimensions: Option<usize>,
+    quiet: bool,
+) -> Result<(Model, Resolved)> {
+    let resolved = bedrock::resolve(&args.bedrock, Some(&args.model), dimensions)?;
+    let settings = OpenSettings {
+        batch_size: args.batch_size,
+        threads: args.threads.unwrap_or_else(default_threads),
+        bedrock: resolved.settings.clone(),
+        quiet,
+    };
+    let model = open::open(&args.model, &settings).await?;
+    model.check_dimensions(resolved.dimensions)?;
+    Ok((model, resolved))
 }
 
 fn output_sink(path: Option<&PathBuf>, binary: bool) -> Result<Box<dyn Write>> {
@@ -271,110 +310,139 @@ fn output_sink(path: Option<&PathBuf>, binary: bool) -> Result<Box<dyn Write>> {
     }
 }
 
-/// Texts per call into the embedder: large enough to keep every core busy,
-/// small enough to stream output and move the progress bar.
-const CHUNK: usize = 256;
+/// The state file of a resumable `embed`, if the run is one.
+fn resume_for(args: &EmbedArgs, items: usize) -> Result<Option<Resume>> {
+    let path = match (&args.resume, &args.output_file) {
+        (Some(p), _) => p.clone(),
+        (None, Some(out)) if args.output == OutputFormat::Jsonl => {
+            PathBuf::from(format!("{}.state", out.display()))
+        }
+        _ => return Ok(None),
+    };
+    if args.output != OutputFormat::Jsonl || args.output_file.is_none() {
+        bail!("--resume needs --output jsonl and --output-file");
+    }
+    Ok(Some(Resume {
+        path,
+        model: args.model.model.clone(),
+        input: args
+            .input
+            .as_ref()
+            .map_or_else(|| "arguments".to_string(), |p| p.display().to_string()),
+        items,
+    }))
+}
 
 async fn embed(args: EmbedArgs, quiet: bool) -> Result<()> {
     let texts = input::read_texts(&args.texts, args.input.as_deref())?;
-    if bedrock::is_bedrock_model(&args.model.model) {
-        let model = args.model.model.clone();
-        return bedrock::embed(&args, texts, &model, quiet).await;
-    }
-    let model = open_model(&args.model, quiet)?;
-    if let Some(d) = args.dimensions {
-        if d == 0 || d > model.dimensions() {
-            bail!(
-                "--dimensions {d} is not possible for {}: it produces {} dimensions (choose 1 to {})",
-                model.model_id(),
-                model.dimensions(),
-                model.dimensions()
-            );
-        }
-    }
-    let mut out = output_sink(args.output_file.as_ref(), args.output == OutputFormat::Npy)?;
-    let bar = progress::items(texts.len() as u64, "embedding", progress::enabled(quiet));
-    let started = Instant::now();
-    let mut all_vectors = Vec::new();
-    let mut all_tokens = Vec::new();
-    let mut json_items = Vec::new();
-    let mut index = 0usize;
-    for chunk in texts.chunks(CHUNK) {
-        let request = EmbedRequest::new(chunk.iter().map(|t| t.text.clone()))
-            .with_input_type(args.input_type)
-            .with_dimensions(args.dimensions)
-            .with_normalize(!args.no_normalize)
-            .with_output_types(args.output_types.clone());
-        let response = model.embed(request).await?;
-        for (i, (vector, tokens)) in response.vectors.iter().zip(&response.tokens).enumerate() {
-            let mut item = serde_json::json!({
-                "index": index,
-                "embedding": vector,
-                "tokens": tokens,
-            });
-            if let Some(id) = &chunk[i].id {
-                item["id"] = id.clone();
-            }
-            add_typed(&mut item, &response.typed, i);
-            match args.output {
-                OutputFormat::Jsonl => {
-                    serde_json::to_writer(&mut out, &item)?;
-                    out.write_all(b"\n")?;
-                }
-                OutputFormat::Json => json_items.push(item),
-                OutputFormat::Npy => {}
-            }
-            index += 1;
-        }
-        all_tokens.extend(response.tokens);
-        if args.output == OutputFormat::Npy {
-            all_vectors.extend(response.vectors);
-        }
-        bar.inc(chunk.len() as u64);
-    }
-    bar.finish_and_clear();
-    match args.output {
-        OutputFormat::Json => {
-            let doc = serde_json::json!({
-                "model": model.model_id(),
-                "dimensions": args.dimensions.unwrap_or(model.dimensions()),
-                "total_tokens": all_tokens.iter().sum::<usize>(),
-                "data": json_items,
-            });
-            serde_json::to_writer_pretty(&mut out, &doc)?;
-            out.write_all(b"\n")?;
-        }
-        OutputFormat::Npy => output::write_npy(&mut out, &all_vectors)?,
-        OutputFormat::Jsonl => {}
-    }
-    out.flush()?;
-    if !quiet {
-        let secs = started.elapsed().as_secs_f64();
+    let resume = resume_for(&args, texts.len())?;
+    let (model, resolved) = open_model(&args.model, args.dimensions, quiet).await?;
+    let template = EmbedRequest::new(Vec::<String>::new())
+        .with_input_type(resolved.input_type.unwrap_or(args.input_type))
+        .with_dimensions(resolved.dimensions)
+        .with_normalize(!args.no_normalize && resolved.normalize.unwrap_or(true))
+        .with_output_types(args.output_types.clone());
+    let start = match &resume {
+        Some(r) => r.done()?,
+        None => 0,
+    };
+    if start > 0 && !quiet {
         eprintln!(
-            "embedded {} texts ({} tokens) with {} in {:.2} s ({:.0} texts/s), cost $0.00",
-            texts.len(),
-            all_tokens.iter().sum::<usize>(),
-            model.model_id(),
-            secs,
-            texts.len() as f64 / secs.max(1e-9)
+            "resuming after {start} of {} items already written",
+            texts.len()
+        );
+    }
+    let run = Run {
+        texts: &texts,
+        template,
+        start,
+        resume: resume.as_ref(),
+        progress: progress::enabled(quiet),
+    };
+    let report = if args.output == OutputFormat::Jsonl {
+        let out: Box<dyn Write> = match (&args.output_file, start > 0) {
+            (Some(p), true) => Box::new(std::io::BufWriter::new(pipeline::open_after_lines(
+                p, start,
+            )?)),
+            _ => output_sink(args.output_file.as_ref(), false)?,
+        };
+        pipeline::run(&model, run, &mut JsonlSink { out }).await?
+    } else {
+        let dimensions = resolved.dimensions.unwrap_or(model.embedder().dimensions());
+        embed_collected(&args, &model, run, dimensions).await?
+    };
+    if let Some(r) = &resume {
+        r.finish();
+    }
+    if !quiet {
+        eprintln!("{}", pipeline::summary(&model, &report));
+    }
+    if report.failed > 0 {
+        bail!(
+            "{} of {} texts failed; each is in the output with its reason",
+            report.failed,
+            report.texts
         );
     }
     Ok(())
 }
 
-fn add_typed(item: &mut serde_json::Value, typed: &embedrock_core::TypedEmbeddings, i: usize) {
-    if let Some(v) = &typed.int8 {
-        item["int8"] = serde_json::json!(v[i]);
+/// `embed --output json|npy`: every result in memory, then one document.
+async fn embed_collected(
+    args: &EmbedArgs,
+    model: &Model,
+    run: Run<'_>,
+    dimensions: usize,
+) -> Result<Report> {
+    let npy = args.output == OutputFormat::Npy;
+    let mut out = output_sink(args.output_file.as_ref(), npy)?;
+    let mut sink = Collect {
+        json: !npy,
+        ..Collect::default()
+    };
+    let report = pipeline::run(model, run, &mut sink).await?;
+    if npy {
+        output::write_npy(&mut out, &sink.vectors)?;
+    } else {
+        let doc = serde_json::json!({
+            "model": model.id(),
+            "dimensions": dimensions,
+            "total_tokens": report.tokens,
+            "data": sink.items,
+            "totals": model.totals_json(&report.usage),
+        });
+        serde_json::to_writer_pretty(&mut out, &doc)?;
+        out.write_all(b"\n")?;
     }
-    if let Some(v) = &typed.uint8 {
-        item["uint8"] = serde_json::json!(v[i]);
-    }
-    if let Some(v) = &typed.binary {
-        item["binary"] = serde_json::json!(v[i]);
-    }
-    if let Some(v) = &typed.ubinary {
-        item["ubinary"] = serde_json::json!(v[i]);
-    }
+    out.flush()?;
+    Ok(report)
+}
+
+/// Embeds `texts` through the pipeline into memory: every vector, or the
+/// first failure as an error.
+async fn embed_all(
+    model: &Model,
+    texts: &[String],
+    template: EmbedRequest,
+    quiet: bool,
+) -> Result<(Collect, Report)> {
+    let inputs: Vec<InputText> = texts
+        .iter()
+        .map(|t| InputText {
+            text: t.clone(),
+            id: None,
+        })
+        .collect();
+    let mut sink = Collect::default();
+    let run = Run {
+        texts: &inputs,
+        template,
+        start: 0,
+        resume: None,
+        progress: progress::enabled(quiet),
+    };
+    let report = pipeline::run(model, run, &mut sink).await?;
+    Ok((sink, report))
 }
 
 async fn similarity(args: SimilarityArgs, quiet: bool) -> Result<()> {
@@ -385,14 +453,19 @@ async fn similarity(args: SimilarityArgs, quiet: bool) -> Result<()> {
     if texts.len() < 2 {
         bail!("similarity needs at least two texts, got {}", texts.len());
     }
-    let model = open_model(&args.model, quiet)?;
-    let response = model
-        .embed(EmbedRequest::new(texts.clone()).with_dimensions(args.dimensions))
-        .await?;
-    let matrix = cosine_matrix(&response.vectors);
+    if texts.len() > MAX_SIMILARITY_TEXTS {
+        bail!(
+            "similarity compares at most {MAX_SIMILARITY_TEXTS} texts, got {}",
+            texts.len()
+        );
+    }
+    let (model, resolved) = open_model(&args.model, args.dimensions, quiet).await?;
+    let template = EmbedRequest::new(Vec::<String>::new()).with_dimensions(resolved.dimensions);
+    let (embedded, _) = embed_all(&model, &texts, template, quiet).await?;
+    let matrix = cosine_matrix(&embedded.vectors);
     let mut out = std::io::stdout().lock();
     if args.json {
-        let doc = serde_json::json!({"model": model.model_id(), "texts": texts, "matrix": matrix});
+        let doc = serde_json::json!({"model": model.id(), "texts": texts, "matrix": matrix});
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
     } else if texts.len() == 2 {
         writeln!(out, "{:.4}", matrix[0][1])?;
@@ -455,25 +528,28 @@ const QUICKSTART: &[&str] = &[
 ];
 
 async fn quickstart(args: ModelArgs, quiet: bool) -> Result<()> {
-    let model = open_model(&args, quiet)?;
+    let (model, resolved) = open_model(&args, None, quiet).await?;
     let texts: Vec<String> = QUICKSTART.iter().map(|s| s.to_string()).collect();
+    let template = EmbedRequest::new(Vec::<String>::new()).with_dimensions(resolved.dimensions);
     let started = Instant::now();
-    let response = model.embed(EmbedRequest::new(texts.clone())).await?;
+    let (embedded, report) = embed_all(&model, &texts, template, quiet).await?;
     let elapsed = started.elapsed();
     let mut out = std::io::stdout().lock();
-    let v = &response.vectors[0];
+    let Some(v) = embedded.vectors.first().filter(|v| v.len() >= 3) else {
+        bail!("{} returned vectors too short to show", model.id());
+    };
     writeln!(
         out,
         "model {} ({} dimensions) from {}",
-        model.model_id(),
-        response.dimensions(),
-        model.dir().display()
+        model.id(),
+        v.len(),
+        model.location
     )?;
     writeln!(
         out,
         "embedded {} texts ({} tokens) in {:.1} ms",
         texts.len(),
-        response.total_tokens(),
+        report.tokens,
         elapsed.as_secs_f64() * 1000.0
     )?;
     writeln!(
@@ -488,7 +564,7 @@ async fn quickstart(args: ModelArgs, quiet: bool) -> Result<()> {
         math::norm(v)
     )?;
     writeln!(out, "cosine similarity:")?;
-    print_matrix(&mut out, &texts, &cosine_matrix(&response.vectors))?;
+    print_matrix(&mut out, &texts, &cosine_matrix(&embedded.vectors))?;
     Ok(())
 }
 
@@ -527,6 +603,14 @@ fn models_list(args: ListArgs) -> Result<()> {
         writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
+    print_models_table(&mut out, &models, &store)
+}
+
+fn print_models_table(
+    out: &mut dyn Write,
+    models: &[&embedrock_core::ModelInfo],
+    store: &ModelStore,
+) -> Result<()> {
     writeln!(
         out,
         "{:<30} {:<8} {:<20} {:>5} {:>14} {:>10} {:>10}  notes",
@@ -640,4 +724,32 @@ fn models_pull(args: PullArgs, quiet: bool) -> Result<()> {
         dir.display()
     );
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_messages_lose_their_passwords() {
+        assert_eq!(
+            redact_urls("dispatch failure to \"http://u:pw@127.0.0.1:9/model\" (io)"),
+            "dispatch failure to \"http://***@127.0.0.1:9/model\" (io)"
+        );
+        assert_eq!(
+            redact_urls("a https://k@h/x and http://h2/y"),
+            "a https://***@h/x and http://h2/y"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
+
+    #[test]
+    fn ranges_refuse_out_of_bounds() {
+        assert_eq!(ranged::<1, 256>("8"), Ok(8));
+        assert!(ranged::<1, 256>("0")
+            .unwrap_err()
+            .contains("choose 1 to 256"));
+        assert!(ranged::<1, 256>("100000").is_err());
+        assert!(ranged::<1, 256>("-1").is_err());
+    }
 }

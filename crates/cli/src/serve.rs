@@ -5,7 +5,6 @@
 //! address it listens on (`--port 0` picks a free port).
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use embedrock_core::DynEmbedder;
@@ -54,6 +53,9 @@ pub struct ServeArgs {
     /// zero-padding or truncating.
     #[arg(long)]
     pub strict_dimensions: bool,
+    /// CPU threads of each local model, 1 to 256 (default: every core).
+    #[arg(long, env = "EMBEDROCK_THREADS", value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
+    pub threads: Option<usize>,
     /// Serve HTTPS, with --tls-cert/--tls-key or else a fresh self-signed
     /// certificate for localhost and 127.0.0.1.
     #[arg(long)]
@@ -169,15 +171,21 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     let config = build_config(&args)?;
     let tls = tls_settings(&args, &config)?;
     let names = config.backend_names();
+    let settings = crate::open::OpenSettings {
+        batch_size: 32,
+        threads: args.threads.unwrap_or_else(crate::default_threads),
+        bedrock: Default::default(),
+        quiet: true,
+    };
     let mut backends: Vec<(String, DynEmbedder)> = Vec::new();
     for name in names {
-        let n = name.clone();
-        let embedder =
-            tokio::task::spawn_blocking(move || embedrock_local::LocalEmbedder::open(&n))
-                .await
-                .context("opening the local model")?
-                .with_context(|| format!("opening local model {name}"))?;
-        backends.push((name, Arc::new(embedder)));
+        if crate::open::is_bedrock(&name, &settings.bedrock) {
+            bail!("{name} is an Amazon Bedrock model; serve answers with local models");
+        }
+        let embedder = crate::open::open_embedder(&name, &settings)
+            .await
+            .with_context(|| format!("opening local model {name}"))?;
+        backends.push((name, embedder));
     }
     let models = config
         .build_models(|name| {

@@ -229,3 +229,192 @@ fn models_list_and_config_check() {
     assert_eq!(v["settings"]["api_key"], "<redacted>");
     assert_eq!(v["sources"]["region"], "file");
 }
+
+/// Runs the binary against the server without asserting success.
+fn run_any(args: &[&str]) -> Output {
+    let s = server();
+    Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args(args)
+        .args(["--quiet", "--endpoint-url", &s.url])
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("EMBEDROCK_CONFIG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn similarity_and_quickstart_take_bedrock_models() {
+    let pair = ["Its a sunny day", "Today it may not be raining"];
+    let cos = |o: &Output| -> f64 { String::from_utf8_lossy(&o.stdout).trim().parse().unwrap() };
+    let local = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args(["similarity", "--quiet", pair[0], pair[1]])
+        .env_remove("EMBEDROCK_CONFIG")
+        .output()
+        .unwrap();
+    assert!(local.status.success());
+    // The server answers every id with the local model, so the cosine is the
+    // local one, reached over SigV4-signed HTTP through 5xx faults.
+    for model in ["amazon.titan-embed-text-v2:0", "cohere.embed-english-v3"] {
+        let o = run(&["similarity", "--model", model, pair[0], pair[1]], false);
+        assert!(
+            (cos(&o) - cos(&local)).abs() < 2e-3,
+            "{model}: {} vs {}",
+            cos(&o),
+            cos(&local)
+        );
+    }
+    let o = run(
+        &[
+            "similarity",
+            "--json",
+            "--model",
+            "cohere.embed-v4:0",
+            "--dimensions",
+            "256",
+            "a",
+            "b",
+            "c",
+        ],
+        true,
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["model"], "cohere.embed-v4:0");
+    assert_eq!(doc["matrix"].as_array().unwrap().len(), 3);
+    assert!((doc["matrix"][2][2].as_f64().unwrap() - 1.0).abs() < 1e-4);
+
+    let o = run(&["quickstart", "--model", "cohere.embed-english-v3"], false);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.starts_with("model cohere.embed-english-v3 (1024 dimensions) from http://127.0.0.1:"),
+        "{text}"
+    );
+    assert!(
+        text.contains("cosine similarity:") && text.contains("[5] Amazon Bedrock"),
+        "{text}"
+    );
+
+    // A dimension the model does not offer is refused before any call.
+    let o = run_any(&[
+        "similarity",
+        "--model",
+        "amazon.titan-embed-text-v2:0",
+        "--dimensions",
+        "300",
+        "a",
+        "b",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--dimensions 300 is not possible") && err.contains("256, 512, 1024"),
+        "{err}"
+    );
+}
+
+/// Whether bit `i` (most significant first) of packed `bytes` is set.
+fn bit(bytes: &[i64], i: usize) -> bool {
+    (bytes[i / 8] as u8) >> (7 - i % 8) & 1 == 1
+}
+
+#[test]
+fn cohere_int8_and_binary_reach_the_output() {
+    for format in ["jsonl", "json"] {
+        let o = run(
+            &[
+                "embed",
+                "--model",
+                "cohere.embed-english-v3",
+                "--output-types",
+                "int8,binary",
+                "--output",
+                format,
+                "--no-cache",
+                "sunny day",
+                "rain tomorrow",
+            ],
+            false,
+        );
+        let items: Vec<serde_json::Value> = if format == "json" {
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            // The client's own totals, as before: calls and attempts through the faults.
+            let (calls, attempts) = (
+                doc["totals"]["calls"].as_u64().unwrap(),
+                doc["totals"]["attempts"].as_u64().unwrap(),
+            );
+            assert!(calls >= 1 && attempts >= calls, "{}", doc["totals"]);
+            assert_eq!(doc["dimensions"], 1024);
+            doc["data"].as_array().unwrap().clone()
+        } else {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        assert_eq!(items.len(), 2, "{format}");
+        for item in &items {
+            let f: Vec<f64> = serde_json::from_value(item["embedding"].clone()).unwrap();
+            let int8: Vec<i64> = serde_json::from_value(item["int8"].clone()).unwrap();
+            let binary: Vec<i64> = serde_json::from_value(item["binary"].clone()).unwrap();
+            assert_eq!(
+                (f.len(), int8.len(), binary.len()),
+                (1024, 1024, 128),
+                "{format}"
+            );
+            for (i, x) in f.iter().enumerate() {
+                if x.abs() > 1e-3 {
+                    assert_eq!(int8[i] > 0, *x > 0.0, "{format}: int8 sign at {i}");
+                    assert_eq!(bit(&binary, i), *x > 0.0, "{format}: binary bit {i}");
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_failed_item_is_reported_in_its_place() {
+    let long = "word ".repeat(12_000);
+    let o = run_any(&[
+        "embed",
+        "--model",
+        "amazon.titan-embed-text-v2:0",
+        "--no-cache",
+        "first",
+        &long,
+        "third",
+    ]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 of 3 texts failed"));
+    let items: Vec<serde_json::Value> = String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(items.len(), 3);
+    assert_eq!(items[0]["embedding"].as_array().unwrap().len(), 1024);
+    assert_eq!(items[1]["index"], 1);
+    assert_eq!(items[1]["error"]["code"], "InputTooLong");
+    assert!(items[1].get("embedding").is_none());
+    assert_eq!(items[2]["embedding"].as_array().unwrap().len(), 1024);
+    // Where a failed item cannot be written in place, the command fails.
+    let o = run_any(&[
+        "similarity",
+        "--model",
+        "amazon.titan-embed-text-v2:0",
+        "--no-cache",
+        "first",
+        &long,
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("input 1: InputTooLong"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}

@@ -205,19 +205,7 @@ fn bad_input_gets_a_clear_error() {
         &embedrock(&["similarity", "only one"], None),
         "at least two texts",
     );
-    fails_with(
-        &embedrock(
-            &[
-                "similarity",
-                "--model",
-                "amazon.titan-embed-text-v2:0",
-                "a",
-                "b",
-            ],
-            None,
-        ),
-        "is an Amazon Bedrock model",
-    );
+    // (Bedrock models are accepted by `similarity`: see tests/bedrock.rs.)
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("bad.jsonl");
     std::fs::write(&bad, "{\"text\": \"ok\"}\n{\"body\": \"no text\"}\n").unwrap();
@@ -228,4 +216,276 @@ fn bad_input_gets_a_clear_error() {
     // A usage error is clap's exit code 2, with its message.
     let o = embedrock(&["embed", "--output", "xml", "hi"], None);
     assert_eq!(o.status.code(), Some(2));
+}
+
+fn exit_code_2_naming(o: &Output, needle: &str) {
+    assert_eq!(o.status.code(), Some(2), "stderr: {}", stderr(o));
+    let err = stderr(o);
+    assert!(err.contains(needle), "expected {needle:?} in {err:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn out_of_range_flags_are_refused_before_work() {
+    for (flag, value, range) in [
+        ("--threads", "0", "choose 1 to 256"),
+        ("--threads", "100000", "choose 1 to 256"),
+        ("--batch-size", "0", "choose 1 to 4096"),
+        ("--batch-size", "4097", "choose 1 to 4096"),
+        ("--concurrency", "0", "choose 1 to 1024"),
+        ("--concurrency", "1025", "choose 1 to 1024"),
+        ("--threads", "many", "not a whole number"),
+    ] {
+        let o = embedrock(&["embed", flag, value, "hi"], None);
+        exit_code_2_naming(&o, flag);
+        exit_code_2_naming(&o, range);
+    }
+    for cmd in [&["similarity", "a", "b"][..], &["quickstart"][..]] {
+        let mut args = cmd.to_vec();
+        args.extend(["--threads", "0"]);
+        exit_code_2_naming(&embedrock(&args, None), "choose 1 to 256");
+    }
+    // EMBEDROCK_THREADS is the --threads default, with the same bounds.
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args(["embed", "--quiet", "hi"])
+        .env("EMBEDROCK_THREADS", "100000")
+        .output()
+        .unwrap();
+    exit_code_2_naming(&o, "choose 1 to 256");
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args(["embed", "--quiet", "hi"])
+        .env("EMBEDROCK_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args([
+            "embed",
+            "--quiet",
+            "--model",
+            "amazon.titan-embed-text-v2:0",
+            "hi",
+        ])
+        .env("EMBEDROCK_CONCURRENCY", "0")
+        .output()
+        .unwrap();
+    fails_with(
+        &o,
+        "concurrency 0 (from env:EMBEDROCK_CONCURRENCY) is out of range",
+    );
+    for (flag, value) in [
+        ("--repeat", "0"),
+        ("--threads", "257"),
+        ("--batch-size", "0"),
+    ] {
+        let o = embedrock(
+            &["bench", "speed", "--data", "/nonexistent", flag, value],
+            None,
+        );
+        exit_code_2_naming(&o, flag);
+    }
+}
+
+#[test]
+fn blank_lines_are_empty_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let blank = dir.path().join("blank.txt");
+    std::fs::write(&blank, "\n  \n\t\r\n\n").unwrap();
+    fails_with(
+        &embedrock(&["embed", "--input", blank.to_str().unwrap()], None),
+        "no input",
+    );
+    fails_with(&embedrock(&["embed"], Some(b"\n\n  \n")), "no input");
+    fails_with(
+        &embedrock(&["similarity", "--input", blank.to_str().unwrap()], None),
+        "no input",
+    );
+    // A blank line among texts is still a text, in its place.
+    let o = embedrock(&["embed"], Some(b"a\n\nb\n"));
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout).lines().count(), 3);
+}
+
+/// Whether bit `i` (most significant first) of packed `bytes` is set.
+fn bit(bytes: &[i64], i: usize) -> bool {
+    (bytes[i / 8] as u8) >> (7 - i % 8) & 1 == 1
+}
+
+#[test]
+fn every_output_type_reaches_json_and_jsonl() {
+    let types = ["--output-types", "int8,uint8,binary,ubinary"];
+    for format in ["jsonl", "json"] {
+        let mut args = vec!["embed", "--output", format, "sunny day", "rain"];
+        args.extend(types);
+        let o = embedrock(&args, None);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let items: Vec<serde_json::Value> = if format == "json" {
+            let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+            doc["data"].as_array().unwrap().clone()
+        } else {
+            String::from_utf8(o.stdout)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect()
+        };
+        assert_eq!(items.len(), 2);
+        for item in &items {
+            let f: Vec<f64> = serde_json::from_value(item["embedding"].clone()).unwrap();
+            let int8: Vec<i64> = serde_json::from_value(item["int8"].clone()).unwrap();
+            let uint8: Vec<i64> = serde_json::from_value(item["uint8"].clone()).unwrap();
+            let binary: Vec<i64> = serde_json::from_value(item["binary"].clone()).unwrap();
+            let ubinary: Vec<i64> = serde_json::from_value(item["ubinary"].clone()).unwrap();
+            assert_eq!((int8.len(), uint8.len()), (384, 384), "{format}");
+            assert_eq!((binary.len(), ubinary.len()), (48, 48), "{format}");
+            for (i, x) in f.iter().enumerate() {
+                if x.abs() > 1e-3 {
+                    assert_eq!(int8[i] > 0, *x > 0.0, "int8 sign at {i}");
+                }
+                assert_eq!(bit(&ubinary, i), *x > 0.0, "ubinary bit {i}");
+                assert_eq!(bit(&binary, i), *x > 0.0, "binary bit {i}");
+            }
+            assert!(binary.iter().all(|b| (-128..=127).contains(b)));
+            assert!(ubinary.iter().all(|b| (0..=255).contains(b)));
+        }
+    }
+}
+
+#[test]
+fn local_runs_resume_where_they_stopped() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in.txt");
+    let texts: Vec<String> = (0..6).map(|i| format!("sentence number {i}")).collect();
+    std::fs::write(&input, texts.join("\n")).unwrap();
+    let (inp, full, part) = (
+        input.to_str().unwrap(),
+        dir.path().join("full.jsonl"),
+        dir.path().join("part.jsonl"),
+    );
+    let o = embedrock(
+        &[
+            "embed",
+            "--input",
+            inp,
+            "--output-file",
+            full.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let whole = std::fs::read_to_string(&full).unwrap();
+    assert_eq!(whole.lines().count(), 6);
+    assert!(!std::path::Path::new(&format!("{}.state", full.display())).exists());
+
+    // Two items written and recorded, a half line past them; the two kept
+    // lines are marked so a re-embedding of them would show.
+    let kept: Vec<String> = whole
+        .lines()
+        .take(2)
+        .map(|l| {
+            let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+            v["kept"] = serde_json::json!(true);
+            format!("{v}\n")
+        })
+        .collect();
+    std::fs::write(&part, format!("{}{{\"index\": 2, \"emb", kept.concat())).unwrap();
+    let state = format!("{}.state", part.display());
+    std::fs::write(
+        &state,
+        serde_json::json!({"model": "all-minilm-l6-v2", "input": inp, "items": 6, "done": 2})
+            .to_string(),
+    )
+    .unwrap();
+    let o = embedrock(
+        &[
+            "embed",
+            "--input",
+            inp,
+            "--output-file",
+            part.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let resumed = std::fs::read_to_string(&part).unwrap();
+    let got: Vec<serde_json::Value> = resumed
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let want: Vec<serde_json::Value> = whole
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(got.len(), 6);
+    assert_eq!(got[0]["kept"], true);
+    assert_eq!(got[1]["kept"], true);
+    assert_eq!(got[2..], want[2..]);
+    assert!(!std::path::Path::new(&state).exists());
+
+    // A state file of another run is refused, not silently overwritten.
+    std::fs::write(
+        &state,
+        serde_json::json!({"model": "other", "input": inp, "items": 6, "done": 2}).to_string(),
+    )
+    .unwrap();
+    fails_with(
+        &embedrock(
+            &[
+                "embed",
+                "--input",
+                inp,
+                "--output-file",
+                part.to_str().unwrap(),
+            ],
+            None,
+        ),
+        "belongs to another run",
+    );
+}
+
+#[test]
+fn printed_urls_carry_no_password() {
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args([
+            "config",
+            "check",
+            "--endpoint-url",
+            "http://alice:hunter2@127.0.0.1:9/",
+        ])
+        .env_remove("EMBEDROCK_CONFIG")
+        .env(
+            "AWS_ENDPOINT_URL_BEDROCK",
+            "https://bob:swordfish@127.0.0.1:9",
+        )
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        !text.contains("hunter2") && !text.contains("alice"),
+        "{text}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["settings"]["endpoint_url"], "http://***@127.0.0.1:9/");
+    assert_eq!(v["sources"]["endpoint_url"], "flag");
+
+    // Errors that name the endpoint do not print its password either.
+    let o = Command::new(env!("CARGO_BIN_EXE_embedrock"))
+        .args([
+            "models",
+            "list",
+            "--source",
+            "bedrock",
+            "--quiet",
+            "--endpoint-url",
+            "http://alice:hunter2@127.0.0.1:9/",
+        ])
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("EMBEDROCK_CONFIG")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
 }

@@ -7,7 +7,7 @@
 //! throttling and recovers, retries only for retryable errors, results in
 //! input order with failed items kept and explained, token and dollar
 //! [`Accounting`], and an on-disk [`Cache`]. [`config`] reads the YAML shapes
-//! of embedchain and mem0 and the environment.
+//! of embedchain and mem0.
 
 pub mod accounting;
 pub mod cache;
