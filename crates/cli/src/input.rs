@@ -65,7 +65,7 @@ fn refuse_blank(texts: &[InputText], name: &str) -> Result<()> {
     Ok(())
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>> {
+pub fn read_file(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path)
         .with_context(|| format!("cannot read input file {}", path.display()))?;
     if meta.len() > MAX_INPUT_BYTES {

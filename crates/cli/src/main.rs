@@ -8,6 +8,7 @@
 mod bedrock;
 mod bench;
 mod input;
+mod memory;
 mod open;
 mod output;
 mod pipeline;
@@ -60,6 +61,26 @@ enum Command {
     Config(bedrock::ConfigCommand),
     /// Serve Bedrock's embedding API locally (for boto3, the AWS SDKs, LangChain).
     Serve(serve::ServeArgs),
+    /// Add texts to a collection of the memory store.
+    Add(memory::AddArgs),
+    /// Search a collection by meaning.
+    Search(memory::SearchArgs),
+    /// Print one record of a collection.
+    Get(memory::IdArgs),
+    /// List a collection's records, a page at a time.
+    List(memory::ListArgs),
+    /// Change a record's text (re-embedded) or metadata.
+    Update(memory::UpdateArgs),
+    /// Delete one record, or every record of a scope.
+    Delete(memory::DeleteArgs),
+    /// Print a record's changes, oldest first.
+    History(memory::IdArgs),
+    /// List the store's collections and the embedder each is bound to.
+    Collections {
+        /// The store: `sqlite://PATH` or a file path.
+        #[arg(long, env = "EMBEDROCK_STORE")]
+        store: Option<String>,
+    },
 }
 
 #[derive(Args, Clone)]
@@ -265,6 +286,14 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Bench(cmd) => bench::run(cmd, quiet),
         Command::Config(cmd) => bedrock::config_command(cmd),
         Command::Serve(args) => serve::run(args).await,
+        Command::Add(args) => memory::add(args, quiet).await,
+        Command::Search(args) => memory::search(args, quiet).await,
+        Command::Get(args) => memory::get(args).await,
+        Command::List(args) => memory::list(args).await,
+        Command::Update(args) => memory::update(args, quiet).await,
+        Command::Delete(args) => memory::delete(args).await,
+        Command::History(args) => memory::history(args).await,
+        Command::Collections { store } => memory::collections(store).await,
     }
 }
 

@@ -1,0 +1,523 @@
+//! The memory commands: `add`, `search`, `get`, `list`, `update`, `delete`,
+//! `history` and `collections`, over the embedded store.
+//!
+//! The store is `--store` (`sqlite://PATH` or a path; `$EMBEDROCK_STORE`),
+//! by default `$XDG_DATA_HOME/embedrock/store.db`. A command with no
+//! `--model` uses the model the collection was made with, or the local
+//! default for a new collection.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use embedrock_core::Catalogue;
+use embedrock_store::{
+    Filter, Hit, Item, Memory, Page, Record, Scope, SqliteStore, VectorStore, MAX_PAGE,
+};
+use serde_json::{json, Map, Value};
+
+use crate::open::OpenSettings;
+
+/// Where the store is and which collection to use.
+#[derive(Args, Clone, Debug)]
+pub struct StoreArgs {
+    /// The store: `sqlite://PATH` or a file path (default:
+    /// `$XDG_DATA_HOME/embedrock/store.db`, else `~/.local/share/embedrock/store.db`).
+    #[arg(long, env = "EMBEDROCK_STORE")]
+    pub store: Option<String>,
+    /// The collection.
+    #[arg(long, short, default_value = "memories")]
+    pub collection: String,
+}
+
+/// mem0's scopes.
+#[derive(Args, Clone, Debug, Default)]
+pub struct ScopeArgs {
+    /// The user the memories are about.
+    #[arg(long)]
+    pub user_id: Option<String>,
+    /// The agent that holds them.
+    #[arg(long)]
+    pub agent_id: Option<String>,
+    /// The run (session) they come from.
+    #[arg(long)]
+    pub run_id: Option<String>,
+}
+
+impl ScopeArgs {
+    fn scope(&self) -> Scope {
+        Scope {
+            user_id: self.user_id.clone(),
+            agent_id: self.agent_id.clone(),
+            run_id: self.run_id.clone(),
+        }
+    }
+}
+
+/// The embedder a command uses.
+#[derive(Args, Clone, Debug)]
+pub struct EmbedderArgs {
+    /// The model (default: the collection's own, else the local default).
+    #[arg(long, short, env = "EMBEDROCK_MODEL")]
+    pub model: Option<String>,
+    /// Output dimensions (default: the collection's own, else the model's).
+    #[arg(long, short)]
+    pub dimensions: Option<usize>,
+    /// CPU threads for a local model, 1 to 256 (default: every core).
+    #[arg(long, env = "EMBEDROCK_THREADS", value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
+    pub threads: Option<usize>,
+    #[command(flatten)]
+    pub bedrock: crate::bedrock::BedrockArgs,
+}
+
+/// `embedrock add`.
+#[derive(Args)]
+pub struct AddArgs {
+    /// Texts to add. Without them, texts come from --input.
+    pub texts: Vec<String>,
+    /// A file of texts: one per line, or `.jsonl` with `text` and optional
+    /// `metadata` per line.
+    #[arg(long, short)]
+    pub input: Option<PathBuf>,
+    /// JSON object of metadata for every text added.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
+
+/// How search results are printed.
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum SearchOutput {
+    /// `{"results": [{"id", "score", "text", "metadata", ...}]}`.
+    Json,
+    /// A table for people.
+    Table,
+}
+
+/// `embedrock search`.
+#[derive(Args)]
+pub struct SearchArgs {
+    /// What to look for.
+    pub query: String,
+    /// A filter in mem0's language, as JSON (`{"topic": {"in": ["a", "b"]}}`).
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// How many results at most (1 to 10000).
+    #[arg(long, short = 'k', default_value_t = 10, value_parser = crate::ranged::<1, MAX_PAGE>)]
+    pub limit: usize,
+    /// Leave out results scoring below this.
+    #[arg(long)]
+    pub threshold: Option<f32>,
+    /// Output format.
+    #[arg(long, short, value_enum, default_value_t = SearchOutput::Table)]
+    pub output: SearchOutput,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
+
+/// `embedrock get`, `delete`, `history`: one record by id.
+#[derive(Args)]
+pub struct IdArgs {
+    /// The record's id.
+    pub id: String,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `embedrock list`.
+#[derive(Args)]
+pub struct ListArgs {
+    /// A filter in mem0's language, as JSON.
+    #[arg(long)]
+    pub filter: Option<String>,
+    /// Records to skip.
+    #[arg(long, default_value_t = 0)]
+    pub offset: usize,
+    /// Records per page (1 to 10000).
+    #[arg(long, default_value_t = 100, value_parser = crate::ranged::<1, MAX_PAGE>)]
+    pub limit: usize,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// `embedrock update`.
+#[derive(Args)]
+pub struct UpdateArgs {
+    /// The record's id.
+    pub id: String,
+    /// The new text (re-embedded; the old text goes to the history).
+    pub text: Option<String>,
+    /// New metadata, a JSON object replacing the old.
+    #[arg(long)]
+    pub metadata: Option<String>,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
+
+/// `embedrock delete`.
+#[derive(Args)]
+pub struct DeleteArgs {
+    /// The record's id; without it, every record of the given scope.
+    pub id: Option<String>,
+    /// Delete every record of the scope (needs --user-id, --agent-id or --run-id).
+    #[arg(long, conflicts_with = "id")]
+    pub all: bool,
+    #[command(flatten)]
+    pub scope: ScopeArgs,
+    #[command(flatten)]
+    pub store: StoreArgs,
+}
+
+/// The store file a `--store` value names.
+fn store_path(spec: Option<&str>) -> Result<PathBuf> {
+    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .context("no store given and neither XDG_DATA_HOME nor HOME is set")?;
+        return Ok(data.join("embedrock").join("store.db"));
+    };
+    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
+        bail!("the PostgreSQL backend is not available yet; use sqlite://PATH");
+    }
+    Ok(PathBuf::from(
+        spec.strip_prefix("sqlite://").unwrap_or(spec),
+    ))
+}
+
+fn open_store(args: &StoreArgs) -> Result<Arc<dyn VectorStore>> {
+    let path = store_path(args.store.as_deref())?;
+    Ok(Arc::new(SqliteStore::open(&path)?))
+}
+
+/// Pairs the store with the model the flags name, else the collection's own.
+async fn open_memory(
+    store: Arc<dyn VectorStore>,
+    collection: &str,
+    args: &EmbedderArgs,
+    quiet: bool,
+) -> Result<Memory> {
+    let existing = store.collection(collection).await?;
+    let model = args
+        .model
+        .clone()
+        .or_else(|| existing.as_ref().map(|c| c.identity.model.clone()))
+        .unwrap_or_else(|| Catalogue::LOCAL_DEFAULT.to_string());
+    let dimensions = args
+        .dimensions
+        .or_else(|| existing.as_ref().map(|c| c.identity.dimensions));
+    let resolved = crate::bedrock::resolve(&args.bedrock, Some(&model), dimensions)?;
+    let settings = OpenSettings {
+        batch_size: 32,
+        threads: args.threads.unwrap_or_else(crate::default_threads),
+        bedrock: resolved.settings.clone(),
+        quiet,
+    };
+    let embedder = crate::open::open_embedder(&model, &settings).await?;
+    let native = embedder.facts().default_dimensions;
+    Ok(Memory::new(
+        store,
+        embedder,
+        dimensions.filter(|d| *d != native),
+    )?)
+}
+
+fn parse_object(text: Option<&str>, what: &str) -> Result<Option<Map<String, Value>>> {
+    let Some(text) = text else { return Ok(None) };
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Object(map)) => Ok(Some(map)),
+        Ok(_) => bail!("{what} must be a JSON object"),
+        Err(e) => bail!("{what} is not valid JSON: {e}"),
+    }
+}
+
+fn parse_filter(text: Option<&str>) -> Result<Filter> {
+    Ok(match text {
+        Some(t) => Filter::from_json_str(t)?,
+        None => Filter::All,
+    })
+}
+
+/// Texts to add, from the arguments or a file (plain lines or JSON Lines
+/// with `text` and optional `metadata`).
+fn read_items(args: &AddArgs, common: &Map<String, Value>) -> Result<Vec<Item>> {
+    let with = |text: String, extra: Map<String, Value>| {
+        let mut metadata = common.clone();
+        metadata.extend(extra);
+        Item {
+            text,
+            metadata,
+            origin: None,
+        }
+    };
+    let Some(path) = &args.input else {
+        if args.texts.is_empty() {
+            bail!("nothing to add: give texts as arguments or with --input FILE");
+        }
+        return Ok(args
+            .texts
+            .iter()
+            .map(|t| with(t.clone(), Map::new()))
+            .collect());
+    };
+    if !args.texts.is_empty() {
+        bail!("give texts either as arguments or with --input, not both");
+    }
+    let jsonl = path
+        .extension()
+        .is_some_and(|e| e == "jsonl" || e == "ndjson");
+    if !jsonl {
+        let texts = crate::input::read_texts(&[], Some(path))?;
+        return Ok(texts
+            .into_iter()
+            .map(|t| with(t.text, Map::new()))
+            .collect());
+    }
+    read_jsonl_items(path, &with)
+}
+
+fn read_jsonl_items(
+    path: &Path,
+    with: &dyn Fn(String, Map<String, Value>) -> Item,
+) -> Result<Vec<Item>> {
+    let bytes = crate::input::read_file(path)?;
+    let text =
+        String::from_utf8(bytes).with_context(|| format!("{} is not UTF-8", path.display()))?;
+    let mut items = Vec::new();
+    for (n, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
+        let at = || format!("{} line {}", path.display(), n + 1);
+        let value: Value = serde_json::from_str(line).with_context(at)?;
+        let Some(text) = value.get("text").and_then(Value::as_str) else {
+            bail!("{}: no \"text\" string", at());
+        };
+        let metadata = match value.get("metadata") {
+            None | Some(Value::Null) => Map::new(),
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => bail!("{}: \"metadata\" must be an object", at()),
+        };
+        items.push(with(text.to_string(), metadata));
+    }
+    if items.is_empty() {
+        bail!("no input: {} holds no texts", path.display());
+    }
+    Ok(items)
+}
+
+/// `embedrock add`: prints the new ids, one JSON object per line.
+pub async fn add(args: AddArgs, quiet: bool) -> Result<()> {
+    let common = parse_object(args.metadata.as_deref(), "--metadata")?.unwrap_or_default();
+    let items = read_items(&args, &common)?;
+    let scope = args.scope.scope();
+    scope.check_for_add()?;
+    let store = open_store(&args.store)?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let total = items.len();
+    let bar = crate::progress::items(total as u64, "adding", crate::progress::enabled(quiet));
+    let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
+    let ids = memory
+        .add(&args.store.collection, &scope, items, &|done| {
+            bar.set_position(done as u64)
+        })
+        .await?;
+    bar.finish_and_clear();
+    let mut out = std::io::stdout().lock();
+    for (id, text) in ids.iter().zip(&texts) {
+        writeln!(out, "{}", json!({"id": id, "memory": text, "event": "ADD"}))?;
+    }
+    if !quiet {
+        eprintln!(
+            "added {} texts to {} ({})",
+            ids.len(),
+            args.store.collection,
+            memory.identity()
+        );
+    }
+    Ok(())
+}
+
+fn hit_json(hit: &Hit) -> Value {
+    let mut v = record_json(&hit.record);
+    v["score"] = json!(hit.score);
+    v
+}
+
+fn record_json(r: &Record) -> Value {
+    let mut v = json!({
+        "id": r.id,
+        "memory": r.text,
+        "text": r.text,
+        "metadata": r.metadata,
+        "created_at": r.created_at,
+        "updated_at": r.updated_at,
+    });
+    for (field, value) in r.scope.pairs() {
+        v[field] = json!(value);
+    }
+    if let Some(origin) = &r.origin {
+        v["origin"] = json!(origin);
+    }
+    v
+}
+
+/// `embedrock search`.
+pub async fn search(args: SearchArgs, quiet: bool) -> Result<()> {
+    let filter = parse_filter(args.filter.as_deref())?;
+    let store = open_store(&args.store)?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let hits = memory
+        .search(
+            &args.store.collection,
+            &args.query,
+            &args.scope.scope(),
+            filter,
+            args.limit,
+            args.threshold,
+        )
+        .await?;
+    let mut out = std::io::stdout().lock();
+    match args.output {
+        SearchOutput::Json => {
+            let results: Vec<Value> = hits.iter().map(hit_json).collect();
+            writeln!(out, "{}", json!({"results": results}))?;
+        }
+        SearchOutput::Table => {
+            for (rank, hit) in hits.iter().enumerate() {
+                writeln!(
+                    out,
+                    "{:>3}  {:.4}  {}  {}",
+                    rank + 1,
+                    hit.score,
+                    hit.record.id,
+                    crate::label(&hit.record.text, 80).trim_end()
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `embedrock get`.
+pub async fn get(args: IdArgs) -> Result<()> {
+    let store = open_store(&args.store)?;
+    match store.get(&args.store.collection, &args.id).await? {
+        Some(r) => {
+            println!("{}", record_json(&r));
+            Ok(())
+        }
+        None => bail!(
+            "no record {} in collection {}",
+            args.id,
+            args.store.collection
+        ),
+    }
+}
+
+/// `embedrock list`: one JSON object per record.
+pub async fn list(args: ListArgs) -> Result<()> {
+    let filter = embedrock_store::scope_filter(&args.scope.scope())
+        .and(parse_filter(args.filter.as_deref())?);
+    let store = open_store(&args.store)?;
+    let page = Page {
+        offset: args.offset,
+        limit: args.limit,
+    };
+    let records = store.list(&args.store.collection, &filter, page).await?;
+    let mut out = std::io::stdout().lock();
+    for r in &records {
+        writeln!(out, "{}", record_json(r))?;
+    }
+    Ok(())
+}
+
+/// `embedrock update`.
+pub async fn update(args: UpdateArgs, quiet: bool) -> Result<()> {
+    let metadata = parse_object(args.metadata.as_deref(), "--metadata")?;
+    if args.text.is_none() && metadata.is_none() {
+        bail!("nothing to update: give a new text, --metadata, or both");
+    }
+    let store = open_store(&args.store)?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let r = memory
+        .update(&args.store.collection, &args.id, args.text, metadata)
+        .await?;
+    println!("{}", record_json(&r));
+    Ok(())
+}
+
+/// `embedrock delete`.
+pub async fn delete(args: DeleteArgs) -> Result<()> {
+    let store = open_store(&args.store)?;
+    let collection = &args.store.collection;
+    match (&args.id, args.all) {
+        (Some(id), _) => {
+            if !store.delete(collection, id).await? {
+                bail!("no record {id} in collection {collection}");
+            }
+            println!("{}", json!({"deleted": 1}));
+        }
+        (None, true) => {
+            let scope = args.scope.scope();
+            if scope.is_empty() {
+                bail!("delete --all needs --user-id, --agent-id or --run-id");
+            }
+            let n = store
+                .delete_where(collection, &embedrock_store::scope_filter(&scope))
+                .await?;
+            println!("{}", json!({"deleted": n}));
+        }
+        (None, false) => bail!("give the id of a record, or --all with a scope"),
+    }
+    Ok(())
+}
+
+/// `embedrock history`: one JSON object per change, oldest first.
+pub async fn history(args: IdArgs) -> Result<()> {
+    let store = open_store(&args.store)?;
+    let changes = store.history(&args.store.collection, &args.id).await?;
+    if changes.is_empty() {
+        bail!(
+            "no history for {} in collection {}",
+            args.id,
+            args.store.collection
+        );
+    }
+    let mut out = std::io::stdout().lock();
+    for c in &changes {
+        writeln!(out, "{}", serde_json::to_string(c)?)?;
+    }
+    Ok(())
+}
+
+/// `embedrock collections`: one JSON object per collection.
+pub async fn collections(store: Option<String>) -> Result<()> {
+    let args = StoreArgs {
+        store,
+        collection: String::new(),
+    };
+    let store = open_store(&args)?;
+    let mut out = std::io::stdout().lock();
+    for c in store.collections().await? {
+        writeln!(out, "{}", serde_json::to_string(&c)?)?;
+    }
+    Ok(())
+}
