@@ -31,15 +31,16 @@ def signed_request(url, body, region="us-east-1", payload_hash=None):
 
 
 def send(req, body):
-    """Sends a prepared request with `body` in place of the one signed."""
+    """Sends a prepared request with `body` in place of the one signed; the
+    status, the headers (looked up without regard to case) and the JSON body."""
     prepared = req.prepare()
     headers = {k: v for k, v in prepared.headers.items() if k.lower() != "content-length"}
     out = urllib.request.Request(prepared.url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(out) as r:
-            return r.status, dict(r.headers), json.loads(r.read())
+            return r.status, r.headers, json.loads(r.read())
     except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), json.loads(e.read())
+        return e.code, e.headers, json.loads(e.read())
 
 
 @pytest.fixture
