@@ -589,3 +589,94 @@ async fn shutdown_does_not_wait_for_a_half_sent_request() {
         .await
         .is_some());
 }
+
+/// A unit double whose vectors hold a NaN.
+struct Broken;
+
+#[async_trait::async_trait]
+impl Embedder for Broken {
+    async fn embed(&self, request: EmbedRequest) -> embedrock_core::Result<EmbedResponse> {
+        let n = request.texts.len();
+        Ok(EmbedResponse::new(
+            "broken",
+            vec![vec![0.5, f32::NAN]; n],
+            vec![1; n],
+        ))
+    }
+    fn model_id(&self) -> &str {
+        "broken"
+    }
+    fn dimensions(&self) -> usize {
+        2
+    }
+    fn max_batch(&self) -> usize {
+        8
+    }
+}
+
+#[tokio::test]
+async fn a_non_finite_vector_is_an_error_not_a_200() {
+    let e: DynEmbedder = Arc::new(Broken);
+    let server = TestServer::start(ModelMap::catalogue("broken", e), quiet_config())
+        .await
+        .unwrap();
+    let (status, head, v) = send(server.url(), "POST", TITAN, r#"{"inputText":"x"}"#, "").await;
+    assert_eq!(status, 424, "{v}");
+    assert!(head.contains("x-amzn-errortype: modelerrorexception"));
+    assert!(v["message"].as_str().unwrap().contains("broken"));
+    let (status, _, v) = send(
+        server.url(),
+        "POST",
+        "/v1/embeddings",
+        r#"{"input":"x","model":"broken"}"#,
+        "",
+    )
+    .await;
+    assert_eq!(status, 500, "{v}");
+    assert_eq!(v["error"]["code"], "ModelErrorException");
+    server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disconnect_gives_back_the_real_models_permits() {
+    let server = TestServer::start(common::models(), quiet_config())
+        .await
+        .unwrap();
+    let host = server.url().trim_start_matches("http://").to_string();
+    let texts: Vec<String> = (0..96)
+        .map(|i| format!("passage {i} {}", "words and more words ".repeat(80)))
+        .collect();
+    let body = json!({"texts": texts, "input_type": "search_document"}).to_string();
+    let mut sock = TcpStream::connect(&host).await.unwrap();
+    let req = format!(
+        "POST /model/cohere.embed-english-v3/invoke HTTP/1.1\r\nHost: {host}\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let t = Instant::now();
+    loop {
+        let (_, _, h) = send(server.url(), "GET", "/_embedrock/health", "", "").await;
+        if h["admission"]["in_flight_texts"] == 96 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "the request never started: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    drop(sock);
+    let t = Instant::now();
+    loop {
+        let (_, _, h) = send(server.url(), "GET", "/_embedrock/health", "", "").await;
+        if h["admission"]["in_flight_texts"] == 0 {
+            break;
+        }
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the request's work was not dropped: {h}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.stop().await.unwrap();
+}
