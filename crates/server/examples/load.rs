@@ -401,25 +401,29 @@ async fn health(o: &Opts, local: DynEmbedder) {
     server.stop().await.unwrap();
 }
 
+/// The admission and health modes.
+async fn other_mode(o: &Opts) {
+    let local: DynEmbedder =
+        Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
+    let all = texts(o.texts.as_deref());
+    let batches: Arc<Vec<Vec<String>>> = Arc::new(
+        all.chunks(o.batch)
+            .filter(|c| c.len() == o.batch)
+            .map(<[String]>::to_vec)
+            .collect(),
+    );
+    match o.mode.as_str() {
+        "admission" => admission(o, local, batches).await,
+        "health" => health(o, local).await,
+        other => panic!("unknown mode {other} (throughput, admission, health)"),
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let o = opts();
     if o.mode != "throughput" {
-        let local: DynEmbedder =
-            Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
-        let all = texts(o.texts.as_deref());
-        let batches: Arc<Vec<Vec<String>>> = Arc::new(
-            all.chunks(o.batch)
-                .filter(|c| c.len() == o.batch)
-                .map(<[String]>::to_vec)
-                .collect(),
-        );
-        match o.mode.as_str() {
-            "admission" => admission(&o, local, batches).await,
-            "health" => health(&o, local).await,
-            other => panic!("unknown mode {other} (throughput, admission, health)"),
-        }
-        return;
+        return other_mode(&o).await;
     }
     let all = texts(o.texts.as_deref());
     let batches: Arc<Vec<Vec<String>>> = Arc::new(

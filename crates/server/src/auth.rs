@@ -272,19 +272,7 @@ fn verify_sigv4(
             "The security token included in the request is invalid.",
         ));
     };
-    let amz_date = header(headers, "x-amz-date").unwrap_or_default();
-    let Some(signed_at) = parse_amz_date(&amz_date) else {
-        return Err(WireError::new(
-            ErrorKind::InvalidSignature,
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-        ));
-    };
-    if !amz_date.starts_with(p.date) {
-        return Err(WireError::new(
-            ErrorKind::InvalidSignature,
-            format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'", p.date, amz_date.get(..8).unwrap_or_default()),
-        ));
-    }
+    let (amz_date, signed_at) = signing_date(headers, p.date)?;
     check_skew(&amz_date, signed_at, now)?;
     let payload_hash = hex(&Sha256::digest(request.body));
     if header(headers, "x-amz-content-sha256").is_some_and(|h| h != payload_hash) {
@@ -315,6 +303,25 @@ fn verify_sigv4(
             SIGNATURE_MISMATCH,
         ))
     }
+}
+
+/// The request's `x-amz-date` and its time, which must match the
+/// credential scope's date.
+fn signing_date(headers: &HeaderMap, scope_date: &str) -> Result<(String, i64), WireError> {
+    let amz_date = header(headers, "x-amz-date").unwrap_or_default();
+    let Some(signed_at) = parse_amz_date(&amz_date) else {
+        return Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        ));
+    };
+    if !amz_date.starts_with(scope_date) {
+        return Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'", scope_date, amz_date.get(..8).unwrap_or_default()),
+        ));
+    }
+    Ok((amz_date, signed_at))
 }
 
 /// Refuses a signing time more than [`MAX_SKEW_SECS`] from `now`, in AWS's words.
