@@ -76,11 +76,11 @@ def server():
     s.stop()
 
 
-def clients(url, key="AKIDTEST", secret="dummy-secret", **config):
+def clients(url, key="AKIDTEST", secret="dummy-secret", region="us-east-1", **config):
     """bedrock and bedrock-runtime clients pointed at `url`."""
     kw = dict(
         endpoint_url=url,
-        region_name="us-east-1",
+        region_name=region,
         aws_access_key_id=key,
         aws_secret_access_key=secret,
         config=Config(**config) if config else None,

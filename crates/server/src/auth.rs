@@ -14,6 +14,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, Method};
 use embedrock_bedrock::{ErrorKind, WireError};
+use embedrock_core::util::hex;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -116,17 +117,23 @@ impl AuthConfig {
         self
     }
 
+    /// Whether `token` is one of the API keys (compared in constant time).
+    pub fn accepts_api_key(&self, token: &str) -> bool {
+        self.api_keys.iter().fold(false, |found, k| {
+            found | constant_eq(k.as_bytes(), token.as_bytes())
+        })
+    }
+
     /// Checks a request. `path` and `query` are exactly as received
-    /// (still percent-encoded).
+    /// (still percent-encoded); `regions` are the regions a SigV4 credential
+    /// scope may name.
     pub fn check(
         &self,
-        method: &Method,
-        path: &str,
-        query: Option<&str>,
-        headers: &HeaderMap,
-        body: &[u8],
+        request: &Incoming<'_>,
+        regions: &[String],
         now: SystemTime,
     ) -> Result<(), WireError> {
+        let Incoming { headers, .. } = *request;
         if self.mode == AuthMode::None {
             return Ok(());
         }
@@ -149,12 +156,7 @@ impl AuthConfig {
                     "Authentication with a Bedrock API key is not enabled on this endpoint.",
                 ));
             }
-            let token = token.trim().as_bytes();
-            return if self
-                .api_keys
-                .iter()
-                .any(|k| constant_eq(k.as_bytes(), token))
-            {
+            return if self.accepts_api_key(token.trim()) {
                 Ok(())
             } else {
                 Err(WireError::new(
@@ -164,7 +166,7 @@ impl AuthConfig {
             };
         }
         if auth.starts_with("AWS4-HMAC-SHA256") && sigv4_ok {
-            return verify_sigv4(&self.credentials, method, path, query, headers, body, now);
+            return verify_sigv4(&self.credentials, request, regions, now);
         }
         Err(WireError::new(
             ErrorKind::InvalidSignature,
@@ -172,6 +174,28 @@ impl AuthConfig {
         ))
     }
 }
+
+/// A request as received, for checking its credentials.
+#[derive(Debug, Clone, Copy)]
+pub struct Incoming<'a> {
+    /// The method.
+    pub method: &'a Method,
+    /// The path, still percent-encoded.
+    pub path: &'a str,
+    /// The query, still percent-encoded.
+    pub query: Option<&'a str>,
+    /// The headers.
+    pub headers: &'a HeaderMap,
+    /// The body, exactly as received.
+    pub body: &'a [u8],
+}
+
+/// The value of `x-amz-content-sha256` that leaves a body unsigned. Bedrock's
+/// runtime signs payloads (the AWS SDKs always send the hash), so a request
+/// carrying it is refused like any other payload that does not match.
+pub const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+
+const SIGNATURE_MISMATCH: &str = "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.";
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -212,13 +236,11 @@ fn parse_authorization(auth: &str) -> Option<Parsed<'_>> {
 
 fn verify_sigv4(
     credentials: &BTreeMap<String, String>,
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    body: &[u8],
+    request: &Incoming<'_>,
+    regions: &[String],
     now: SystemTime,
 ) -> Result<(), WireError> {
+    let headers = request.headers;
     let auth = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -235,52 +257,34 @@ fn verify_sigv4(
             format!("Credential should be scoped to correct service: '{SIGNING_NAME}'. "),
         ));
     }
+    if !regions.iter().any(|r| r == p.region) {
+        return Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            format!(
+                "Credential should be scoped to a valid region, not '{}'. ",
+                p.region
+            ),
+        ));
+    }
     let Some(secret) = credentials.get(p.access_key) else {
         return Err(WireError::new(
             ErrorKind::UnrecognizedClient,
             "The security token included in the request is invalid.",
         ));
     };
-    let amz_date = header(headers, "x-amz-date").unwrap_or_default();
-    let Some(signed_at) = parse_amz_date(&amz_date) else {
+    let (amz_date, signed_at) = signing_date(headers, p.date)?;
+    check_skew(&amz_date, signed_at, now)?;
+    let payload_hash = hex(&Sha256::digest(request.body));
+    if header(headers, "x-amz-content-sha256").is_some_and(|h| h != payload_hash) {
+        // The hash the client signed is not the hash of the body received
+        // (or is UNSIGNED-PAYLOAD): AWS computes the signature over the body
+        // it got, so this is a plain signature mismatch.
         return Err(WireError::new(
             ErrorKind::InvalidSignature,
-            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
-        ));
-    };
-    if !amz_date.starts_with(p.date) {
-        return Err(WireError::new(
-            ErrorKind::InvalidSignature,
-            format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'", p.date, amz_date.get(..8).unwrap_or_default()),
-        ));
-    }
-    let now_secs = now
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
-    if (now_secs - signed_at).abs() > MAX_SKEW_SECS {
-        let earlier = now_secs - signed_at > 0;
-        let limit = if earlier {
-            now_secs - MAX_SKEW_SECS
-        } else {
-            now_secs + MAX_SKEW_SECS
-        };
-        return Err(WireError::new(
-            ErrorKind::InvalidSignature,
-            format!(
-                "Signature {}: {amz_date} is now {} than {} ({} {} 15 min.)",
-                if earlier {
-                    "expired"
-                } else {
-                    "not yet current"
-                },
-                if earlier { "earlier" } else { "later" },
-                format_amz_date(limit),
-                format_amz_date(now_secs),
-                if earlier { "-" } else { "+" },
-            ),
+            SIGNATURE_MISMATCH,
         ));
     }
-    let canonical = canonical_request(method, path, query, headers, &p.signed_headers, body);
+    let canonical = canonical_request(request, &p.signed_headers, &payload_hash);
     let scope = format!("{}/{}/{}/aws4_request", p.date, p.region, p.service);
     let to_sign = format!(
         "AWS4-HMAC-SHA256\n{amz_date}\n{scope}\n{}",
@@ -296,8 +300,59 @@ fn verify_sigv4(
     } else {
         Err(WireError::new(
             ErrorKind::InvalidSignature,
-            "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. Consult the service documentation for details.",
+            SIGNATURE_MISMATCH,
         ))
+    }
+}
+
+/// The request's `x-amz-date` and its time, which must match the
+/// credential scope's date.
+fn signing_date(headers: &HeaderMap, scope_date: &str) -> Result<(String, i64), WireError> {
+    let amz_date = header(headers, "x-amz-date").unwrap_or_default();
+    let Some(signed_at) = parse_amz_date(&amz_date) else {
+        return Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+        ));
+    };
+    if !amz_date.starts_with(scope_date) {
+        return Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            format!("Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date from HTTP: '{}' != '{}'", scope_date, amz_date.get(..8).unwrap_or_default()),
+        ));
+    }
+    Ok((amz_date, signed_at))
+}
+
+/// Refuses a signing time more than [`MAX_SKEW_SECS`] from `now`, in AWS's words.
+fn check_skew(amz_date: &str, signed_at: i64, now: SystemTime) -> Result<(), WireError> {
+    let now_secs = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    if (now_secs - signed_at).abs() > MAX_SKEW_SECS {
+        let earlier = now_secs - signed_at > 0;
+        let limit = if earlier {
+            now_secs - MAX_SKEW_SECS
+        } else {
+            now_secs + MAX_SKEW_SECS
+        };
+        Err(WireError::new(
+            ErrorKind::InvalidSignature,
+            format!(
+                "Signature {}: {amz_date} is now {} than {} ({} {} 15 min.)",
+                if earlier {
+                    "expired"
+                } else {
+                    "not yet current"
+                },
+                if earlier { "earlier" } else { "later" },
+                format_amz_date(limit),
+                format_amz_date(now_secs),
+                if earlier { "-" } else { "+" },
+            ),
+        ))
+    } else {
+        Ok(())
     }
 }
 
@@ -308,14 +363,14 @@ fn header(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-fn canonical_request(
-    method: &Method,
-    path: &str,
-    query: Option<&str>,
-    headers: &HeaderMap,
-    signed: &[&str],
-    body: &[u8],
-) -> String {
+fn canonical_request(request: &Incoming<'_>, signed: &[&str], payload: &str) -> String {
+    let Incoming {
+        method,
+        path,
+        query,
+        headers,
+        ..
+    } = *request;
     let uri = if path.is_empty() {
         "/".to_string()
     } else {
@@ -350,8 +405,6 @@ fn canonical_request(
             .collect();
         canonical_headers.push_str(&format!("{name}:{}\n", values.join(",")));
     }
-    let payload =
-        header(headers, "x-amz-content-sha256").unwrap_or_else(|| hex(&Sha256::digest(body)));
     format!(
         "{method}\n{uri}\n{query}\n{canonical_headers}\n{}\n{payload}",
         signed.join(";")
@@ -384,10 +437,6 @@ fn hmac(key: &[u8], data: &[u8]) -> Vec<u8> {
         }
         Err(_) => Vec::new(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Days since 1970-01-01 of a civil date (proleptic Gregorian).
@@ -503,46 +552,144 @@ mod tests {
         out
     }
 
+    fn regions() -> Vec<String> {
+        vec!["us-east-1".to_string(), "eu-west-1".to_string()]
+    }
+
+    /// Checks one captured request, with its body replaced by `body`, at `now`.
+    fn check(
+        cfg: &AuthConfig,
+        c: &Captured,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), WireError> {
+        let (method, path, query, headers, _) = c;
+        let req = Incoming {
+            method,
+            path,
+            query: query.as_deref(),
+            headers,
+            body,
+        };
+        cfg.check(&req, &regions(), now)
+    }
+
+    /// The signed captured requests and a time within their skew window.
+    fn signed() -> Vec<(Captured, SystemTime)> {
+        let out: Vec<_> = captured()
+            .into_iter()
+            .filter(|c| {
+                let auth = c.3.get("authorization").unwrap().to_str().unwrap();
+                auth.starts_with("AWS4")
+            })
+            .map(|c| {
+                let date = parse_amz_date(c.3.get("x-amz-date").unwrap().to_str().unwrap());
+                let now = UNIX_EPOCH + Duration::from_secs(date.unwrap() as u64 + 60);
+                (c, now)
+            })
+            .collect();
+        assert_eq!(out.len(), 7);
+        out
+    }
+
+    fn dummy() -> AuthConfig {
+        AuthConfig::new(AuthMode::Sigv4).with_credential("<ACCESS_KEY_ID>", "dummy-secret")
+    }
+
     #[test]
     fn every_captured_signature_verifies() {
-        let cfg =
-            AuthConfig::new(AuthMode::Sigv4).with_credential("<ACCESS_KEY_ID>", "dummy-secret");
+        let cfg = dummy();
         let wrong =
             AuthConfig::new(AuthMode::Sigv4).with_credential("<ACCESS_KEY_ID>", "other-secret");
-        let mut signed = 0;
-        for (method, path, query, headers, body) in captured() {
-            let auth = headers.get("authorization").unwrap().to_str().unwrap();
-            if !auth.starts_with("AWS4") {
-                continue;
-            }
-            let date =
-                parse_amz_date(headers.get("x-amz-date").unwrap().to_str().unwrap()).unwrap();
-            let now = UNIX_EPOCH + Duration::from_secs(date as u64 + 60);
-            cfg.check(&method, &path, query.as_deref(), &headers, &body, now)
-                .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
-            let e = wrong
-                .check(&method, &path, query.as_deref(), &headers, &body, now)
-                .unwrap_err();
+        for (c, now) in signed() {
+            let body = c.4.clone();
+            check(&cfg, &c, &body, now).unwrap_or_else(|e| panic!("{} {}: {e}", c.0, c.1));
+            let e = check(&wrong, &c, &body, now).unwrap_err();
             assert_eq!(e.kind, ErrorKind::InvalidSignature);
-            // A changed body breaks the signature.
-            let mut tampered = body.clone();
-            tampered.push(b' ');
-            assert!(cfg
-                .check(&method, &path, query.as_deref(), &headers, &tampered, now)
-                .is_err());
             // Out of the clock-skew window.
             let late = now + Duration::from_secs(16 * 60);
-            let e = cfg
-                .check(&method, &path, query.as_deref(), &headers, &body, late)
-                .unwrap_err();
+            let e = check(&cfg, &c, &body, late).unwrap_err();
             assert!(e.message.starts_with("Signature expired"), "{}", e.message);
-            let early = UNIX_EPOCH + Duration::from_secs(date as u64 - 16 * 60);
-            assert!(cfg
-                .check(&method, &path, query.as_deref(), &headers, &body, early)
-                .is_err());
-            signed += 1;
+            let early = now - Duration::from_secs(17 * 60);
+            assert!(check(&cfg, &c, &body, early).is_err());
         }
-        assert_eq!(signed, 7);
+    }
+
+    #[test]
+    fn a_swapped_body_is_refused_as_aws_refuses_it() {
+        let cfg = dummy();
+        for (c, now) in signed() {
+            for swapped in [
+                b"{\"inputText\":\"something else entirely\"}".to_vec(),
+                [c.4.as_slice(), &b" "[..]].concat(),
+                Vec::new(),
+            ] {
+                if swapped == c.4 {
+                    continue;
+                }
+                let e = check(&cfg, &c, &swapped, now).unwrap_err();
+                assert_eq!(e.kind, ErrorKind::InvalidSignature, "{} {}", c.0, c.1);
+                assert_eq!(e.kind.status(), 403);
+                assert_eq!(e.message, SIGNATURE_MISMATCH);
+            }
+        }
+    }
+
+    #[test]
+    fn unsigned_payload_is_refused() {
+        let cfg = dummy();
+        for (mut c, now) in signed() {
+            c.3.insert("x-amz-content-sha256", UNSIGNED_PAYLOAD.parse().unwrap());
+            let body = c.4.clone();
+            let e = check(&cfg, &c, &body, now).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidSignature);
+            assert_eq!(e.message, SIGNATURE_MISMATCH);
+        }
+    }
+
+    #[test]
+    fn the_credential_scope_region_is_checked() {
+        let cfg = dummy();
+        let only_us = vec!["us-east-1".to_string()];
+        let mut refused = 0;
+        for (c, now) in signed() {
+            let (method, path, query, headers, body) = &c;
+            let req = Incoming {
+                method,
+                path,
+                query: query.as_deref(),
+                headers,
+                body,
+            };
+            let auth = headers.get("authorization").unwrap().to_str().unwrap();
+            match cfg.check(&req, &only_us, now) {
+                Ok(()) => assert!(auth.contains("/us-east-1/")),
+                Err(e) => {
+                    assert!(auth.contains("/eu-west-1/"), "{auth}");
+                    assert_eq!(e.kind, ErrorKind::InvalidSignature);
+                    assert_eq!(
+                        e.message,
+                        "Credential should be scoped to a valid region, not 'eu-west-1'. "
+                    );
+                    refused += 1;
+                }
+            }
+            let e = cfg
+                .check(&req, &["xx-fake-1".to_string()], now)
+                .unwrap_err();
+            assert_eq!(e.kind, ErrorKind::InvalidSignature);
+        }
+        assert_eq!(refused, 1);
+    }
+
+    fn get(headers: &HeaderMap) -> Incoming<'_> {
+        Incoming {
+            method: &Method::GET,
+            path: "/",
+            query: None,
+            headers,
+            body: b"",
+        }
     }
 
     #[test]
@@ -552,45 +699,34 @@ mod tests {
             .with_credential("AKID", "s")
             .with_api_key("key-1");
         let h = HeaderMap::new();
-        let e = cfg
-            .check(&Method::GET, "/", None, &h, b"", now)
-            .unwrap_err();
+        let e = cfg.check(&get(&h), &regions(), now).unwrap_err();
         assert_eq!(e.kind, ErrorKind::MissingAuthenticationToken);
         let mut h = HeaderMap::new();
         h.insert("authorization", "Bearer key-1".parse().unwrap());
-        assert!(cfg.check(&Method::GET, "/", None, &h, b"", now).is_ok());
+        assert!(cfg.check(&get(&h), &regions(), now).is_ok());
         h.insert("authorization", "Bearer key-2".parse().unwrap());
         assert_eq!(
-            cfg.check(&Method::GET, "/", None, &h, b"", now)
-                .unwrap_err()
-                .kind,
+            cfg.check(&get(&h), &regions(), now).unwrap_err().kind,
             ErrorKind::UnrecognizedClient
         );
         h.insert("authorization", "AWS4-HMAC-SHA256 Credential=NOPE/20261121/us-east-1/bedrock/aws4_request, SignedHeaders=host, Signature=00".parse().unwrap());
         assert_eq!(
-            cfg.check(&Method::GET, "/", None, &h, b"", now)
-                .unwrap_err()
-                .kind,
+            cfg.check(&get(&h), &regions(), now).unwrap_err().kind,
             ErrorKind::UnrecognizedClient
         );
         h.insert("authorization", "AWS4-HMAC-SHA256 Credential=AKID/20261121/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=00".parse().unwrap());
         assert_eq!(
-            cfg.check(&Method::GET, "/", None, &h, b"", now)
-                .unwrap_err()
-                .kind,
+            cfg.check(&get(&h), &regions(), now).unwrap_err().kind,
             ErrorKind::InvalidSignature
         );
         let sig_only = AuthConfig::new(AuthMode::Sigv4);
         h.insert("authorization", "Bearer key-1".parse().unwrap());
         assert_eq!(
-            sig_only
-                .check(&Method::GET, "/", None, &h, b"", now)
-                .unwrap_err()
-                .kind,
+            sig_only.check(&get(&h), &regions(), now).unwrap_err().kind,
             ErrorKind::AccessDenied
         );
         assert!(AuthConfig::default()
-            .check(&Method::GET, "/", None, &HeaderMap::new(), b"", now)
+            .check(&get(&HeaderMap::new()), &regions(), now)
             .is_ok());
         let shown = format!("{cfg:?}");
         assert!(!shown.contains("key-1") && shown.contains("AKID"));

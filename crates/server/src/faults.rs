@@ -62,12 +62,37 @@ pub struct FaultConfig {
     pub timeout_above_tokens: Option<usize>,
 }
 
+/// A fault setting that cannot be used.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FaultError {
+    /// A `--fault` setting without `=`.
+    #[error("fault {0:?} is not key=value")]
+    NotKeyValue(String),
+    /// A value of the wrong form.
+    #[error("fault {key}: {value:?} is not {expected}")]
+    BadValue {
+        /// The setting.
+        key: String,
+        /// The value given.
+        value: String,
+        /// What it should be.
+        expected: &'static str,
+    },
+    /// A setting that does not exist.
+    #[error("unknown fault {0:?}")]
+    Unknown(String),
+    /// A value out of its range.
+    #[error("{0}")]
+    OutOfRange(&'static str),
+}
+
 impl FaultConfig {
     /// Parses `key=value` settings as given on the command line:
     /// `latency=50ms`, `latency=10ms..200ms`, `latency=exp:40ms`, `rpm=600`,
     /// `tpm=100000`, `error-rate=0.1`, `unavailable-share=0.5`,
     /// `not-ready=30s`, `timeout-above-tokens=200`, `seed=7`.
-    pub fn parse_spec(specs: &[String]) -> Result<FaultConfig, String> {
+    pub fn parse_spec(specs: &[String]) -> Result<FaultConfig, FaultError> {
         let mut c = FaultConfig::default();
         for spec in specs
             .iter()
@@ -76,9 +101,13 @@ impl FaultConfig {
         {
             let (k, v) = spec
                 .split_once('=')
-                .ok_or_else(|| format!("fault {spec:?} is not key=value"))?;
+                .ok_or_else(|| FaultError::NotKeyValue(spec.to_string()))?;
             let (k, v) = (k.trim(), v.trim());
-            let bad = |what: &str| format!("fault {k}: {v:?} is not {what}");
+            let bad = |expected: &'static str| FaultError::BadValue {
+                key: k.to_string(),
+                value: v.to_string(),
+                expected,
+            };
             match k {
                 "seed" => c.seed = v.parse().map_err(|_| bad("an integer"))?,
                 "latency" => {
@@ -114,7 +143,7 @@ impl FaultConfig {
                 "timeout-above-tokens" => {
                     c.timeout_above_tokens = Some(v.parse().map_err(|_| bad("an integer"))?)
                 }
-                other => return Err(format!("unknown fault {other:?}")),
+                other => return Err(FaultError::Unknown(other.to_string())),
             }
         }
         c.validate()?;
@@ -122,22 +151,28 @@ impl FaultConfig {
     }
 
     /// Checks the values are in range.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), FaultError> {
         if !(0.0..=1.0).contains(&self.error_rate) {
-            return Err("error_rate must be between 0 and 1".into());
+            return Err(FaultError::OutOfRange("error_rate must be between 0 and 1"));
         }
         if self
             .unavailable_share
             .is_some_and(|s| !(0.0..=1.0).contains(&s))
         {
-            return Err("unavailable_share must be between 0 and 1".into());
+            return Err(FaultError::OutOfRange(
+                "unavailable_share must be between 0 and 1",
+            ));
         }
         if !(self.not_ready_seconds >= 0.0 && self.not_ready_seconds.is_finite()) {
-            return Err("not_ready_seconds must be 0 or more".into());
+            return Err(FaultError::OutOfRange(
+                "not_ready_seconds must be 0 or more",
+            ));
         }
         if let Some(Latency::Uniform { min_ms, max_ms }) = self.latency {
             if min_ms > max_ms {
-                return Err("latency: the minimum is above the maximum".into());
+                return Err(FaultError::OutOfRange(
+                    "latency: the minimum is above the maximum",
+                ));
             }
         }
         Ok(())
@@ -287,7 +322,7 @@ impl Faults {
     pub fn admit(&self) -> Result<Duration, WireError> {
         let now = Instant::now();
         let mut s = self.lock();
-        s.counters.requests += 1;
+        s.counters.requests = s.counters.requests.saturating_add(1);
         if now.duration_since(s.since).as_secs_f64() < s.config.not_ready_seconds {
             s.counters.not_ready += 1;
             return Err(WireError::new(
@@ -333,7 +368,9 @@ impl Faults {
         };
         if ms > 0 {
             s.counters.delayed += 1;
-            s.counters.delay_ms_total += ms;
+            // Saturates rather than wraps: a huge latency setting must not
+            // turn the total back to a small number.
+            s.counters.delay_ms_total = s.counters.delay_ms_total.saturating_add(ms);
         }
         Ok(Duration::from_millis(ms))
     }
@@ -414,6 +451,22 @@ mod tests {
                 Err(e) => e.kind.name().to_string(),
             })
             .collect()
+    }
+
+    #[test]
+    fn delay_total_saturates() {
+        let f = Faults::new(FaultConfig {
+            latency: Some(Latency::Fixed {
+                ms: u64::MAX / 2 + 1,
+            }),
+            ..FaultConfig::default()
+        });
+        for _ in 0..3 {
+            assert!(f.admit().is_ok());
+        }
+        let c = f.counters();
+        assert_eq!(c.delayed, 3);
+        assert_eq!(c.delay_ms_total, u64::MAX);
     }
 
     #[test]

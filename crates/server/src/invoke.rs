@@ -1,6 +1,9 @@
 //! `POST /model/{modelId}/invoke`: decode the family's body, check it as
 //! Bedrock does, embed with the model behind the id, fit the dimensions and
 //! answer in the family's JSON with the headers clients read.
+//!
+//! Decoding, character counting and tokenising run on the blocking pool,
+//! never on the async workers, so a large body cannot stall other requests.
 
 use std::time::Instant;
 
@@ -8,11 +11,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use embedrock_bedrock::{decode_request, ErrorKind, Output, WireError};
-use embedrock_core::EmbedRequest;
+use embedrock_bedrock::{decode_request, ErrorKind, FamilyRequest, Output, WireError};
+use embedrock_core::{DynEmbedder, EmbedRequest};
 
 use crate::error::{from_core, ApiError};
-use crate::models::{fit_dimensions, Route};
+use crate::limits::{check_chars, max_chars_per_text};
+use crate::models::fit_dimensions;
 use crate::{AppState, InputTokens, RequestId};
 
 /// What one embedding call computed.
@@ -21,47 +25,84 @@ pub(crate) struct Computed {
     pub tokens: Vec<usize>,
 }
 
-/// Counts tokens with the backend's tokenizer, checks the token limit and
-/// the token-based faults, embeds, and fits the dimensions.
-pub(crate) async fn compute(
-    st: &AppState,
-    route: &Route,
-    request: EmbedRequest,
-    target_dims: usize,
-    token_limit: Option<(usize, bool)>,
-) -> Result<Computed, ApiError> {
-    let native = route.backend.dimensions();
-    if st.options.strict_dimensions && target_dims != native {
+/// One embedding job, whichever surface it came from.
+pub(crate) struct Job<'a> {
+    /// The model id or name asked for, for messages.
+    pub id: &'a str,
+    /// The name of the embedder behind it, for messages.
+    pub backend_name: &'a str,
+    /// The embedder.
+    pub backend: &'a DynEmbedder,
+    /// The texts and options.
+    pub request: EmbedRequest,
+    /// The dimensions of the answer.
+    pub dims: usize,
+    /// The token limit per text and whether longer texts may be cut.
+    pub token_limit: Option<(usize, bool)>,
+}
+
+/// Runs CPU-bound work on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, WireError> {
+    tokio::task::spawn_blocking(f).await.map_err(|_| {
+        WireError::new(
+            ErrorKind::InternalServer,
+            "The server encountered an internal error while processing the request.",
+        )
+    })
+}
+
+/// Takes admission permits, counts tokens with the backend's tokenizer (on
+/// the blocking pool), checks the token limit and the token-based faults,
+/// embeds, and fits the dimensions. Dropping the returned future drops the
+/// embedding and gives the permits back.
+pub(crate) async fn compute(st: &AppState, job: Job<'_>) -> Result<Computed, ApiError> {
+    let native = job.backend.dimensions();
+    if st.options.strict_dimensions && job.dims != native {
         return Err(ApiError::new(
             ErrorKind::Validation,
             format!(
-                "The model behind {} ({}) produces {native} dimensions, not {target_dims} (strict dimensions are on).",
-                route.id, route.backend_name
+                "The model behind {} ({}) produces {native} dimensions, not {} (strict dimensions are on).",
+                job.id, job.backend_name, job.dims
             ),
         ));
     }
-    let counted = route.backend.count_tokens(&request.texts).ok();
-    if let (Some((max, can_truncate)), Some(counts)) = (token_limit, counted.as_ref()) {
-        if !can_truncate {
-            if let Some(&over) = counts.iter().find(|&&n| n > max) {
-                return Err(ApiError(WireError::too_many_tokens(max, over)));
-            }
-        }
-    }
-    if let Some(counts) = counted.as_ref() {
-        st.faults.check_tokens(counts.iter().sum())?;
-    }
-    if request.texts.is_empty() {
+    if job.request.texts.is_empty() {
         return Ok(Computed {
             vectors: Vec::new(),
             tokens: Vec::new(),
         });
     }
-    let normalize = request.normalize;
-    let response = route.backend.embed(request).await.map_err(from_core)?;
+    let _permits = st.admission.try_admit(job.request.texts.len())?;
+    let backend = job.backend.clone();
+    let texts = job.request.texts.clone();
+    let counted = blocking(move || backend.count_tokens(&texts).ok()).await?;
+    if let (Some((max, false)), Some(counts)) = (job.token_limit, counted.as_ref()) {
+        if let Some(&over) = counts.iter().find(|&&n| n > max) {
+            return Err(ApiError(WireError::too_many_tokens(max, over)));
+        }
+    }
+    if let Some(counts) = counted.as_ref() {
+        st.faults.check_tokens(counts.iter().sum())?;
+    }
+    let normalize = job.request.normalize;
+    let response = job.backend.embed(job.request).await.map_err(from_core)?;
     let mut vectors = response.vectors;
+    if let Some(i) = vectors
+        .iter()
+        .position(|v| v.iter().any(|x| !x.is_finite()))
+    {
+        return Err(ApiError::new(
+            ErrorKind::ModelError,
+            format!(
+                "The model {} produced a non-finite value for input {i}.",
+                job.backend_name
+            ),
+        ));
+    }
     for v in &mut vectors {
-        fit_dimensions(v, target_dims, normalize);
+        fit_dimensions(v, job.dims, normalize);
     }
     Ok(Computed {
         vectors,
@@ -77,6 +118,22 @@ fn model_label(uri: &Uri) -> &str {
         .unwrap_or_default()
 }
 
+/// Decodes a body and checks its character caps, on the blocking pool.
+async fn decode(
+    family: embedrock_core::Family,
+    body: Bytes,
+    max_request_chars: usize,
+) -> Result<FamilyRequest, ApiError> {
+    let decoded = blocking(move || {
+        let decoded = decode_request(family, &body)?;
+        let inv = decoded.invocation();
+        check_chars(&inv.texts, max_chars_per_text(family), max_request_chars)?;
+        Ok::<_, WireError>(decoded)
+    })
+    .await??;
+    Ok(decoded)
+}
+
 pub(crate) async fn invoke(
     State(st): State<AppState>,
     axum::Extension(rid): axum::Extension<RequestId>,
@@ -89,7 +146,7 @@ pub(crate) async fn invoke(
     if !delay.is_zero() {
         tokio::time::sleep(delay).await;
     }
-    let decoded = decode_request(route.family, &body)?;
+    let decoded = decode(route.family, body, st.options.max_request_chars).await?;
     let inv = decoded.invocation();
     if inv.images > 0 {
         return Err(ApiError::new(
@@ -103,7 +160,15 @@ pub(crate) async fn invoke(
     let request = EmbedRequest::new(inv.texts.clone())
         .with_input_type(inv.input_type)
         .with_normalize(inv.normalize);
-    let computed = compute(&st, route, request, inv.dimensions, inv.token_limit).await?;
+    let job = Job {
+        id: &route.id,
+        backend_name: &route.backend_name,
+        backend: &route.backend,
+        request,
+        dims: inv.dimensions,
+        token_limit: inv.token_limit,
+    };
+    let computed = compute(&st, job).await?;
     let total: usize = computed.tokens.iter().sum();
     let out = Output::new(computed.vectors, computed.tokens, rid.0.clone());
     let body = decoded.encode_response(&out);

@@ -13,6 +13,32 @@ use std::collections::BTreeMap;
 use embedrock_bedrock::{ErrorKind, ModelId, WireError};
 use embedrock_core::{math, Catalogue, DynEmbedder, Family, ModelInfo};
 
+/// A route that cannot be served.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum RouteError {
+    /// No backend has this name.
+    #[error("no backend named {0:?}")]
+    NoBackend(String),
+    /// The id is not a model id.
+    #[error("model id {id:?}: {message}")]
+    BadId {
+        /// The id given.
+        id: String,
+        /// Why it is not one.
+        message: String,
+    },
+    /// The family given is not one of Bedrock's.
+    #[error("{0:?} is not a Bedrock family")]
+    NotBedrock(Family),
+    /// An ARN that does not name its model, without a family.
+    #[error("{0:?} does not name its model: give its family (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)")]
+    NeedsFamily(String),
+    /// An id that names no catalogue embedding model.
+    #[error("{0:?} is not a known embedding model")]
+    UnknownModel(String),
+}
+
 /// One served model id.
 #[derive(Clone)]
 pub struct Route {
@@ -90,13 +116,16 @@ impl ModelMap {
         id: &str,
         family_hint: Option<Family>,
         backend_name: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), RouteError> {
         let backend = self
             .backends
             .get(backend_name)
             .cloned()
-            .ok_or_else(|| format!("no backend named {backend_name:?}"))?;
-        let parsed = ModelId::parse(id).map_err(|e| format!("model id {id:?}: {}", e.message))?;
+            .ok_or_else(|| RouteError::NoBackend(backend_name.to_string()))?;
+        let parsed = ModelId::parse(id).map_err(|e| RouteError::BadId {
+            id: id.to_string(),
+            message: e.message,
+        })?;
         let (key, info) = match (parsed.model_info(), family_hint) {
             (Some(info), _) if parsed.is_opaque() => (parsed.raw.clone(), info),
             (Some(info), _) => (info.id.to_string(), info),
@@ -104,15 +133,13 @@ impl ModelMap {
                 let info = Catalogue::all()
                     .iter()
                     .find(|m| m.family == family && m.is_bedrock())
-                    .ok_or_else(|| format!("{family:?} is not a Bedrock family"))?;
+                    .ok_or(RouteError::NotBedrock(family))?;
                 (parsed.raw.clone(), info)
             }
             (None, None) if parsed.is_opaque() => {
-                return Err(format!(
-                    "{id:?} does not name its model: give its family (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)"
-                ))
+                return Err(RouteError::NeedsFamily(id.to_string()))
             }
-            (None, None) => return Err(format!("{id:?} is not a known embedding model")),
+            (None, None) => return Err(RouteError::UnknownModel(id.to_string())),
         };
         self.routes.retain(|r| r.id != key);
         self.routes.push(Route {

@@ -354,8 +354,21 @@ async fn admin_route_sets_and_counts_faults() {
     let v = json_of(call(&app, "GET", "/_embedrock/faults", Body::empty()).await).await;
     assert_eq!(v["config"]["error_rate"], 1.0);
     assert_eq!(v["counters"]["unavailable"], 1);
-    let r = call(&app, "PUT", "/_embedrock/faults", "{}").await;
+    // Neither an empty object nor an array silently clears the faults.
+    for body in ["{}", "[]", "[0.5]", "null"] {
+        let r = call(&app, "PUT", "/_embedrock/faults", body).await;
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{body}");
+        assert_eq!(
+            json_of(r).await["error"]["type"],
+            "invalid_request_error",
+            "{body}"
+        );
+    }
+    let v = json_of(call(&app, "GET", "/_embedrock/faults", Body::empty()).await).await;
+    assert_eq!(v["config"]["error_rate"], 1.0);
+    let r = call(&app, "DELETE", "/_embedrock/faults", Body::empty()).await;
     assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(json_of(r).await["config"]["error_rate"], 0.0);
     let r = call(
         &app,
         "POST",
