@@ -73,6 +73,64 @@ pub struct ServeArgs {
     /// No access log on standard error.
     #[arg(long)]
     pub no_access_log: bool,
+    #[command(flatten)]
+    pub limits: LimitArgs,
+}
+
+/// Bounds on the server's work; each overrides the configuration file's key
+/// of the same name (docs/server.md, "Limits and timeouts").
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct LimitArgs {
+    /// A region accepted in SigV4 credential scopes besides the server's own
+    /// (repeatable).
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
+    /// Texts being embedded at once over all requests; beyond it requests are
+    /// refused with a throttling error (0: no limit).
+    #[arg(long)]
+    pub max_in_flight_texts: Option<usize>,
+    /// Characters over all texts of one request.
+    #[arg(long)]
+    pub max_request_chars: Option<usize>,
+    /// Seconds to receive a request's headers (and the keep-alive wait).
+    #[arg(long)]
+    pub header_timeout: Option<f64>,
+    /// Seconds to receive a request's body.
+    #[arg(long)]
+    pub body_timeout: Option<f64>,
+    /// Seconds a connection may sit idle.
+    #[arg(long)]
+    pub idle_timeout: Option<f64>,
+    /// Open connections at most; more are closed at once.
+    #[arg(long)]
+    pub max_connections: Option<usize>,
+    /// Seconds requests in flight get after SIGINT/SIGTERM before every
+    /// connection is dropped.
+    #[arg(long)]
+    pub shutdown_timeout: Option<f64>,
+}
+
+impl LimitArgs {
+    fn apply(&self, config: &mut ServerConfig) {
+        config.regions.extend(self.regions.iter().cloned());
+        let set = |target: &mut usize, v: Option<usize>| {
+            if let Some(v) = v {
+                *target = v;
+            }
+        };
+        set(&mut config.max_in_flight_texts, self.max_in_flight_texts);
+        set(&mut config.max_request_chars, self.max_request_chars);
+        set(&mut config.max_connections, self.max_connections);
+        let secs = |target: &mut f64, v: Option<f64>| {
+            if let Some(v) = v {
+                *target = v;
+            }
+        };
+        secs(&mut config.header_timeout_secs, self.header_timeout);
+        secs(&mut config.body_timeout_secs, self.body_timeout);
+        secs(&mut config.idle_timeout_secs, self.idle_timeout);
+        secs(&mut config.shutdown_timeout_secs, self.shutdown_timeout);
+    }
 }
 
 impl std::fmt::Debug for ServeArgs {
@@ -130,6 +188,10 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig> {
     }
     config.strict_dimensions |= args.strict_dimensions;
     config.access_log &= !args.no_access_log;
+    args.limits.apply(&mut config);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("server settings: {e}"))?;
     match config.auth.mode {
         AuthMode::Sigv4 if config.auth.credentials.is_empty() => {
             bail!("--auth sigv4 needs at least one --credential ACCESS_KEY_ID:SECRET")
@@ -219,10 +281,17 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     );
     use std::io::Write;
     let _ = std::io::stdout().flush();
+    let limits = config.connection_limits();
     let app = embedrock_server::app(models, config);
-    embedrock_server::serve(listening, app, tls, embedrock_server::shutdown_signal())
-        .await
-        .context("serving")?;
+    embedrock_server::serve_with(
+        listening,
+        app,
+        tls,
+        limits,
+        embedrock_server::shutdown_signal(),
+    )
+    .await
+    .context("serving")?;
     eprintln!("embedrock serve stopped");
     Ok(())
 }
