@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore};
+use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
@@ -84,7 +84,7 @@ fn read_set(dir: &Path, name: &str) -> Result<Vec<String>> {
 }
 
 fn speed(args: SpeedArgs, quiet: bool) -> Result<()> {
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let dir = store.ensure(&args.model, &embedrock_local::NoProgress)?;
     let options = LocalOptions::default()
         .with_batch_size(args.batch_size)

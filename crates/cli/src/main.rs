@@ -19,7 +19,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use embedrock_core::{math, Catalogue, EmbedRequest, Embedder, InputType, OutputType, Provider};
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore, Source};
+use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles, Source};
 
 /// Text embeddings around Amazon Bedrock's models, with a local CPU model as
 /// the offline default.
@@ -233,7 +233,7 @@ fn open_model(args: &ModelArgs, quiet: bool) -> Result<LocalEmbedder> {
             );
         }
     }
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let show = progress::enabled(quiet);
     if store.installed(&args.model).is_none() && !quiet {
         eprintln!(
@@ -244,7 +244,7 @@ fn open_model(args: &ModelArgs, quiet: bool) -> Result<LocalEmbedder> {
     }
     let fetch = progress::SharedFetchProgress::new(show);
     let dir = store.ensure(&args.model, &fetch)?;
-    let mut options = LocalOptions::default().with_batch_size(args.batch_size);
+    let mut options = LocalOptions::from_env()?.with_batch_size(args.batch_size);
     if let Some(t) = args.threads {
         options = options.with_threads(t);
     }
@@ -507,7 +507,7 @@ fn models_list(args: ListArgs) -> Result<()> {
     };
     // Every catalogue entry is an embedding model, so --embedding keeps them all.
     let _ = args.embedding;
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let models: Vec<_> = Catalogue::all()
         .iter()
         .filter(|m| provider.is_none_or(|p| m.provider == p))
@@ -581,7 +581,7 @@ fn models_list(args: ListArgs) -> Result<()> {
     Ok(())
 }
 
-fn parse_source(spec: &str, name: &str, store: &ModelStore) -> Result<Vec<Source>> {
+fn parse_source(spec: &str, name: &str, store: &ModelFiles) -> Result<Vec<Source>> {
     let pick = |want: fn(&Source) -> bool| -> Result<Vec<Source>> {
         let sources = store.default_sources(name)?;
         let found: Vec<Source> = sources.into_iter().filter(&want).collect();
@@ -611,7 +611,7 @@ fn parse_source(spec: &str, name: &str, store: &ModelStore) -> Result<Vec<Source
 }
 
 fn models_pull(args: PullArgs, quiet: bool) -> Result<()> {
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let sources = match &args.from {
         Some(spec) => parse_source(spec, &args.name, &store)?,
         None => store.default_sources(&args.name)?,

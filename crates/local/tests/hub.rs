@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use embedrock_local::{ModelStore, NoProgress, Source};
+use embedrock_local::{ModelFiles, NoProgress, Source};
 
 /// Serves files under `root` at `/owner/repo/resolve/main/<file>`; records
 /// each request line and its Authorization header.
@@ -70,13 +70,13 @@ fn serve(root: PathBuf, log: Arc<Mutex<Vec<String>>>) -> String {
 #[test]
 fn fetches_a_model_from_a_hub_endpoint() {
     // The real default model, as the hub would serve it.
-    let source_dir = ModelStore::from_env()
+    let source_dir = ModelFiles::from_env()
         .ensure("all-minilm-l6-v2", &NoProgress)
         .unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let endpoint = serve(source_dir.clone(), log.clone());
     let cache = tempfile::tempdir().unwrap();
-    let store = ModelStore::new(cache.path());
+    let store = ModelFiles::new(cache.path());
     let hub = Source::Hub {
         repo: "owner/repo".into(),
         revision: "main".into(),
@@ -86,6 +86,12 @@ fn fetches_a_model_from_a_hub_endpoint() {
     let dir = store.pull("all-minilm-l6-v2", &[hub], &NoProgress).unwrap();
     let installed = &store.list()[0];
     assert!(installed.manifest.source.starts_with("hf:owner/repo@main"));
+    // Every file was checked after the fetch and has its quick fingerprint.
+    assert!(installed.manifest.files.iter().all(|f| f
+        .fingerprint
+        .as_deref()
+        .is_some_and(|p| p.starts_with("v1:"))));
+    assert!(store.verify("all-minilm-l6-v2").unwrap().is_ok());
     for f in [
         "config.json",
         "tokenizer.json",
@@ -106,7 +112,7 @@ fn fetches_a_model_from_a_hub_endpoint() {
 
     // A repository without the weights fails, names what is missing, and
     // leaves nothing in the cache.
-    let store2 = ModelStore::new(cache.path().join("other"));
+    let store2 = ModelFiles::new(cache.path().join("other"));
     let missing = Source::Hub {
         repo: "nobody/nothing".into(),
         revision: "main".into(),
@@ -122,7 +128,7 @@ fn fetches_a_model_from_a_hub_endpoint() {
 #[test]
 fn an_unreachable_hub_is_reported_per_source() {
     let cache = tempfile::tempdir().unwrap();
-    let store = ModelStore::new(cache.path());
+    let store = ModelFiles::new(cache.path());
     // A port nobody listens on: connection refused at once.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
