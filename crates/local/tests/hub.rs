@@ -147,3 +147,43 @@ fn an_unreachable_hub_is_reported_per_source() {
     assert!(err.contains("could not get model owner/repo"), "{err}");
     assert!(err.contains("hf:owner/repo@main"), "{err}");
 }
+
+#[test]
+fn fetch_url_is_limited_checked_and_atomic() {
+    use embedrock_local::download::{fetch_url, Limits};
+    let source_dir = ModelFiles::from_env()
+        .ensure("all-minilm-l6-v2", &NoProgress)
+        .unwrap();
+    let endpoint = serve(source_dir.clone(), Arc::new(Mutex::new(Vec::new())));
+    let url = format!("{endpoint}/owner/repo/resolve/main/config.json");
+    let want = std::fs::read(source_dir.join("config.json")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("config.json");
+
+    // Over the limit: refused from the announced length, nothing written.
+    let err = fetch_url(&url, &dest, &Limits::new(10), &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("limit of 10 bytes"), "{err}");
+    // A wrong checksum: refused, nothing written.
+    let err = fetch_url(
+        &url,
+        &dest,
+        &Limits::new(1 << 20).with_sha256("00"),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+
+    let first = fetch_url(&url, &dest, &Limits::new(1 << 20), &NoProgress).unwrap();
+    let entry = fetch_url(
+        &url,
+        &dest,
+        &Limits::new(1 << 20).with_sha256(first.sha256.clone()),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(entry.path, "config.json");
+    assert_eq!(entry.size, want.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), want);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
+}
