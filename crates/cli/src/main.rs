@@ -23,7 +23,7 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use embedrock_core::{math, Catalogue, EmbedRequest, InputType, OutputType, Provider};
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore, Source};
+use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles, Source};
 
 use crate::input::InputText;
 use crate::open::{Model, OpenSettings};
@@ -188,6 +188,18 @@ enum ModelsCommand {
     List(ListArgs),
     /// Fetch a local model's files into the cache.
     Pull(PullArgs),
+    /// Check every byte of installed local models against their recorded
+    /// and published checksums.
+    Verify(VerifyArgs),
+}
+
+#[derive(Args)]
+struct VerifyArgs {
+    /// Models to check (default: every installed model).
+    names: Vec<String>,
+    /// Print JSON reports instead of lines.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Args)]
@@ -283,6 +295,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Models(ModelsCommand::List(args)) => models_list(args),
         Command::Models(ModelsCommand::Pull(args)) => models_pull(args, quiet),
+        Command::Models(ModelsCommand::Verify(args)) => models_verify(args),
         Command::Bench(cmd) => bench::run(cmd, quiet),
         Command::Config(cmd) => bedrock::config_command(cmd),
         Command::Serve(args) => serve::run(args).await,
@@ -612,7 +625,7 @@ fn models_list(args: ListArgs) -> Result<()> {
     };
     // Every catalogue entry is an embedding model, so --embedding keeps them all.
     let _ = args.embedding;
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let models: Vec<_> = Catalogue::all()
         .iter()
         .filter(|m| provider.is_none_or(|p| m.provider == p))
@@ -638,7 +651,7 @@ fn models_list(args: ListArgs) -> Result<()> {
 fn print_models_table(
     out: &mut dyn Write,
     models: &[&embedrock_core::ModelInfo],
-    store: &ModelStore,
+    store: &ModelFiles,
 ) -> Result<()> {
     writeln!(
         out,
@@ -694,7 +707,7 @@ fn print_models_table(
     Ok(())
 }
 
-fn parse_source(spec: &str, name: &str, store: &ModelStore) -> Result<Vec<Source>> {
+fn parse_source(spec: &str, name: &str, store: &ModelFiles) -> Result<Vec<Source>> {
     let pick = |want: fn(&Source) -> bool| -> Result<Vec<Source>> {
         let sources = store.default_sources(name)?;
         let found: Vec<Source> = sources.into_iter().filter(&want).collect();
@@ -724,7 +737,7 @@ fn parse_source(spec: &str, name: &str, store: &ModelStore) -> Result<Vec<Source
 }
 
 fn models_pull(args: PullArgs, quiet: bool) -> Result<()> {
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let sources = match &args.from {
         Some(spec) => parse_source(spec, &args.name, &store)?,
         None => store.default_sources(&args.name)?,
@@ -781,4 +794,46 @@ mod tests {
         assert!(ranged::<1, 256>("100000").is_err());
         assert!(ranged::<1, 256>("-1").is_err());
     }
+}
+
+/// `models verify`: a full check of each model; exit 1 if any file differs.
+fn models_verify(args: VerifyArgs) -> Result<()> {
+    let files = ModelFiles::from_env();
+    let names: Vec<String> = if args.names.is_empty() {
+        files.list().into_iter().map(|m| m.manifest.name).collect()
+    } else {
+        args.names.clone()
+    };
+    if names.is_empty() {
+        bail!(
+            "no local models are installed in {}",
+            files.root().display()
+        );
+    }
+    let mut damaged = Vec::new();
+    for name in &names {
+        let report = files.verify(name)?;
+        if args.json {
+            println!("{}", serde_json::to_string(&report)?);
+        } else {
+            for f in &report.files {
+                println!(
+                    "{:<14} {}/{}",
+                    format!("{:?}", f.status),
+                    report.name,
+                    f.path
+                );
+            }
+        }
+        if !report.is_ok() {
+            damaged.push(report.name.clone());
+        }
+    }
+    if !damaged.is_empty() {
+        bail!(
+            "damaged: {}; remove the model's folder and run `embedrock models pull NAME`",
+            damaged.join(", ")
+        );
+    }
+    Ok(())
 }

@@ -15,7 +15,7 @@ use embedrock_core::util::redact_url;
 use embedrock_core::{
     Catalogue, DynEmbedder, EmbedRequest, ModelFacts, Provider, TypedEmbeddings, Usage,
 };
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelStore};
+use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles};
 
 /// How to open a model: the local engine's options and the Bedrock settings.
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ pub fn open_local(spec: &str, settings: &OpenSettings) -> Result<LocalEmbedder> 
             bail!("{} is an Amazon Bedrock model, not a local one", info.id);
         }
     }
-    let store = ModelStore::from_env();
+    let store = ModelFiles::from_env();
     let show = crate::progress::enabled(settings.quiet);
     if store.installed(spec).is_none() && !settings.quiet {
         eprintln!(
@@ -129,7 +129,9 @@ pub fn open_local(spec: &str, settings: &OpenSettings) -> Result<LocalEmbedder> 
     }
     let fetch = crate::progress::SharedFetchProgress::new(show);
     let dir = store.ensure(spec, &fetch)?;
-    let options = LocalOptions::default()
+    // The environment's engine settings (EMBEDROCK_PORTABLE_GEMM), then the
+    // command's own batch size and threads.
+    let options = LocalOptions::from_env()?
         .with_batch_size(settings.batch_size)
         .with_threads(settings.threads);
     Ok(LocalEmbedder::load(

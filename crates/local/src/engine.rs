@@ -7,58 +7,21 @@
 //! over the CPU's cores. Vectors come back in input order.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use embedrock_core::{math, EmbedRequest, EmbedResponse, Embedder, TypedEmbeddings};
+use embedrock_core::{
+    math, Catalogue, EmbedRequest, EmbedResponse, Embedder, ModelFacts, OutputType,
+    TypedEmbeddings, Usage,
+};
 use rayon::prelude::*;
 use serde::Deserialize;
 use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStrategy};
 
-use crate::bert::{BertConfig, BertModel};
-use crate::files::ModelStore;
+use crate::files::ModelFiles;
+use crate::models::{self, Encoder, EncoderSettings};
 use crate::pooling::Head;
-use crate::{Error, Result};
-
-/// Options for loading a local model.
-#[derive(Debug, Clone)]
-#[non_exhaustive]
-pub struct LocalOptions {
-    /// Texts per forward pass (default 32).
-    pub batch_size: usize,
-    /// Threads to use (default: every core; `EMBEDROCK_THREADS` overrides).
-    pub threads: usize,
-    /// Longest sequence in tokens; `None` reads `sentence_bert_config.json`.
-    pub max_seq_length: Option<usize>,
-}
-
-impl Default for LocalOptions {
-    fn default() -> Self {
-        let threads = std::env::var("EMBEDROCK_THREADS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|n: &usize| *n > 0)
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
-        LocalOptions {
-            batch_size: 32,
-            threads,
-            max_seq_length: None,
-        }
-    }
-}
-
-impl LocalOptions {
-    /// Sets the batch size.
-    pub fn with_batch_size(mut self, batch_size: usize) -> Self {
-        self.batch_size = batch_size.max(1);
-        self
-    }
-
-    /// Sets the thread count.
-    pub fn with_threads(mut self, threads: usize) -> Self {
-        self.threads = threads.max(1);
-        self
-    }
-}
+use crate::{CancelToken, Error, LocalOptions, Result};
 
 #[derive(Deserialize)]
 struct SentenceBertConfig {
@@ -106,11 +69,51 @@ fn read_max_seq_length(dir: &Path) -> Result<Option<usize>> {
     Ok(None)
 }
 
+/// Loads the tokenizer of `dir` twice: truncating at `max_seq_length` for
+/// embedding, and without truncation for counting what a text costs.
+fn load_tokenizers(dir: &Path, max_seq_length: usize) -> Result<(Tokenizer, Tokenizer)> {
+    let tok_path = dir.join("tokenizer.json");
+    let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| Error::BadModelFile {
+        path: tok_path.clone(),
+        reason: e.to_string(),
+    })?;
+    // The shipped tokenizer.json may truncate and pad to its own fixed
+    // length; sentence-transformers truncates at max_seq_length and pads to
+    // the longest text, which packing makes unnecessary.
+    let mut counter = tokenizer.clone();
+    counter
+        .with_truncation(None)
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    counter.with_padding(None);
+    tokenizer
+        .with_truncation(Some(TruncationParams {
+            max_length: max_seq_length,
+            strategy: TruncationStrategy::LongestFirst,
+            stride: 0,
+            direction: TruncationDirection::Right,
+        }))
+        .map_err(|e| Error::Tokenizer(e.to_string()))?;
+    tokenizer.with_padding(None);
+    Ok((tokenizer, counter))
+}
+
 /// A pooled vector and the input position it belongs to.
 type Pooled = (usize, Vec<f32>);
 
+/// Texts tokenized between two cancellation checks.
+const TOKENIZE_CHUNK: usize = 1024;
+
+/// Work counters, read by [`Embedder::usage`].
+#[derive(Default)]
+struct Counters {
+    calls: AtomicU64,
+    texts: AtomicU64,
+    tokens: AtomicU64,
+}
+
 struct Engine {
-    model: BertModel,
+    id: String,
+    encoder: Box<dyn Encoder>,
     tokenizer: Tokenizer,
     /// The same tokenizer without truncation, for counting what a text costs.
     counter: Tokenizer,
@@ -119,24 +122,40 @@ struct Engine {
     batch_size: usize,
     pool: rayon::ThreadPool,
     threads: usize,
+    counters: Counters,
 }
 
 /// A sentence-transformers model of the BERT family, run on the CPU.
 ///
-/// Cheap to clone: clones share the loaded weights.
+/// Cheap to clone: clones share the loaded weights, the worker threads and
+/// the usage counters.
+///
+/// ```no_run
+/// use embedrock_core::{EmbedRequest, Embedder};
+/// use embedrock_local::LocalEmbedder;
+///
+/// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+/// // Fetched into the cache on first use, checked on every load.
+/// let model = LocalEmbedder::open("all-minilm-l6-v2")?;
+/// let response = model.embed(EmbedRequest::new(["a cat", "a dog"])).await?;
+/// assert_eq!(response.vectors.len(), 2);
+/// assert_eq!(response.vectors[0].len(), 384);
+/// assert_eq!(model.usage().texts, 2);
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Clone)]
 pub struct LocalEmbedder {
     engine: Arc<Engine>,
-    id: String,
     dir: PathBuf,
 }
 
 impl std::fmt::Debug for LocalEmbedder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LocalEmbedder")
-            .field("id", &self.id)
+            .field("id", &self.engine.id)
             .field("dir", &self.dir)
-            .field("dimensions", &self.engine.model.hidden_size())
+            .field("dimensions", &self.engine.encoder.hidden_size())
             .field("max_seq_length", &self.engine.max_seq_length)
             .finish()
     }
@@ -144,55 +163,63 @@ impl std::fmt::Debug for LocalEmbedder {
 
 impl LocalEmbedder {
     /// Opens a model by name (a catalogue id such as `all-minilm-l6-v2`, a
-    /// Hugging Face repository id, or a directory), fetching it into the cache
-    /// on first use.
+    /// Hugging Face repository id, or a directory) with the default
+    /// [`LocalOptions`], fetching it into the cache on first use.
     pub fn open(name: &str) -> Result<Self> {
-        let store = ModelStore::from_env();
-        let dir = store.ensure(name, &crate::files::NoProgress)?;
-        Self::load(&dir, &store.canonical_name(name), LocalOptions::default())
+        Self::open_with(name, LocalOptions::default())
+    }
+
+    /// [`LocalEmbedder::open`] with explicit options.
+    pub fn open_with(name: &str, options: LocalOptions) -> Result<Self> {
+        options.validate()?;
+        let files = ModelFiles::from_env();
+        let dir = files.ensure(name, &crate::files::NoProgress)?;
+        Self::load(&dir, &files.canonical_name(name), options)
     }
 
     /// Loads the model in `dir` under the id `id`.
+    ///
+    /// The options are checked first; a directory with a manifest (one the
+    /// cache wrote) has its files checked against it (sizes and sampled
+    /// fingerprints), so damaged weights are refused, not run.
+    ///
+    /// ```no_run
+    /// use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles, NoProgress};
+    ///
+    /// # fn run() -> Result<(), embedrock_local::Error> {
+    /// let files = ModelFiles::from_env();
+    /// let dir = files.ensure("all-minilm-l6-v2", &NoProgress)?;
+    /// let options = LocalOptions::default().with_threads(2).with_batch_size(64);
+    /// let model = LocalEmbedder::load(&dir, "all-minilm-l6-v2", options)?;
+    /// let (vectors, tokens) = model.embed_sync(&["hello world".to_string()], true)?;
+    /// assert_eq!(tokens, vec![4]);
+    /// assert_eq!(vectors[0].len(), 384);
+    /// # Ok(())
+    /// # }
+    /// ```
     pub fn load(dir: &Path, id: &str, options: LocalOptions) -> Result<Self> {
-        for file in ["config.json", "tokenizer.json", "model.safetensors"] {
+        options.validate()?;
+        for file in crate::files::REQUIRED_FILES {
             if !dir.join(file).is_file() {
                 return Err(Error::MissingFile {
                     dir: dir.to_path_buf(),
-                    file: file.into(),
+                    file: file.to_string(),
                 });
             }
         }
-        let cfg = BertConfig::load(&dir.join("config.json"))?;
+        crate::files::check_quick(dir, id)?;
+        let settings = EncoderSettings {
+            portable_gemm: options.portable_gemm,
+        };
+        let encoder = models::load(dir, &settings)?;
         let max_seq_length = match options.max_seq_length {
             Some(n) => n,
-            None => read_max_seq_length(dir)?.unwrap_or(cfg.max_position_embeddings),
+            None => read_max_seq_length(dir)?.unwrap_or(encoder.max_positions()),
         }
-        .min(cfg.max_position_embeddings);
-        let tok_path = dir.join("tokenizer.json");
-        let mut tokenizer = Tokenizer::from_file(&tok_path).map_err(|e| Error::BadModelFile {
-            path: tok_path.clone(),
-            reason: e.to_string(),
-        })?;
-        // The shipped tokenizer.json may truncate and pad to its own fixed
-        // length; sentence-transformers truncates at max_seq_length and pads to
-        // the longest text, which packing makes unnecessary.
-        let mut counter = tokenizer.clone();
-        counter
-            .with_truncation(None)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        counter.with_padding(None);
-        tokenizer
-            .with_truncation(Some(TruncationParams {
-                max_length: max_seq_length,
-                strategy: TruncationStrategy::LongestFirst,
-                stride: 0,
-                direction: TruncationDirection::Right,
-            }))
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        tokenizer.with_padding(None);
+        .min(encoder.max_positions());
+        let (tokenizer, counter) = load_tokenizers(dir, max_seq_length)?;
         let head = Head::load(dir)?;
-        let model = BertModel::load(&dir.join("model.safetensors"), cfg)?;
-        let threads = options.threads.max(1);
+        let threads = options.threads;
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .thread_name(|i| format!("embedrock-cpu-{i}"))
@@ -200,16 +227,17 @@ impl LocalEmbedder {
             .map_err(|e| Error::Tokenizer(format!("could not start worker threads: {e}")))?;
         Ok(LocalEmbedder {
             engine: Arc::new(Engine {
-                model,
+                id: id.to_string(),
+                encoder,
                 tokenizer,
                 counter,
                 head,
                 max_seq_length,
-                batch_size: options.batch_size.max(1),
+                batch_size: options.batch_size,
                 pool,
                 threads,
+                counters: Counters::default(),
             }),
-            id: id.to_string(),
             dir: dir.to_path_buf(),
         })
     }
@@ -225,45 +253,110 @@ impl LocalEmbedder {
     }
 
     /// The token ids of each text, special tokens included, after truncation.
+    /// Runs on the engine's worker threads; inside a multi-threaded Tokio
+    /// runtime the calling worker is handed off first.
     pub fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-        self.engine.tokenize(texts)
+        off_runtime(|| self.engine.tokenize(texts, &CancelToken::new()))
     }
 
-    /// Embeds texts on the calling thread (and the engine's worker threads),
-    /// returning one vector per text in input order plus token counts.
-    /// `normalize` applies L2 normalisation; without it the pooled vector is
-    /// returned as the model's head computes it, minus the Normalize step.
+    /// Embeds texts on the engine's worker threads, returning one vector per
+    /// text in input order plus token counts. `normalize` applies L2
+    /// normalisation; without it the pooled vector is returned as the model's
+    /// head computes it, minus the Normalize step.
     pub fn embed_sync(
         &self,
         texts: &[String],
         normalize: bool,
     ) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
-        self.engine.embed(texts, normalize)
+        self.embed_with(texts, normalize, &CancelToken::new())
+    }
+
+    /// [`LocalEmbedder::embed_sync`] that stops at the next batch boundary
+    /// once `cancel` is cancelled or its deadline passes, returning
+    /// [`Error::Cancelled`].
+    ///
+    /// ```no_run
+    /// use std::time::{Duration, Instant};
+    /// use embedrock_local::{CancelToken, LocalEmbedder};
+    ///
+    /// # fn run() -> Result<(), embedrock_local::Error> {
+    /// let model = LocalEmbedder::open("all-minilm-l6-v2")?;
+    /// let texts = vec!["a text".to_string(); 100_000];
+    /// let cancel = CancelToken::new().with_deadline(Instant::now() + Duration::from_secs(1));
+    /// let result = model.embed_with(&texts, true, &cancel);
+    /// assert!(matches!(result, Err(embedrock_local::Error::Cancelled(_))));
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn embed_with(
+        &self,
+        texts: &[String],
+        normalize: bool,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+        off_runtime(|| self.engine.embed(texts, normalize, cancel))
+    }
+}
+
+/// Runs CPU-heavy `f`, handing the current Tokio worker's other tasks to
+/// another thread first when called from inside a multi-threaded runtime, so
+/// the runtime keeps answering. Elsewhere `f` simply runs.
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
     }
 }
 
 impl Engine {
-    fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
-        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = self
-            .tokenizer
-            .encode_batch(inputs, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(encodings
-            .into_iter()
-            .map(|e| e.get_ids().to_vec())
-            .collect())
+    /// Tokenizes on the worker threads, in chunks, checking `cancel` between.
+    fn tokenize(&self, texts: &[String], cancel: &CancelToken) -> Result<Vec<Vec<u32>>> {
+        self.pool.install(|| {
+            let mut ids = Vec::with_capacity(texts.len());
+            for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                cancel.check()?;
+                let inputs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                let encodings = self
+                    .tokenizer
+                    .encode_batch(inputs, true)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                ids.extend(encodings.into_iter().map(|e| e.get_ids().to_vec()));
+            }
+            Ok(ids)
+        })
     }
 
-    fn embed(&self, texts: &[String], normalize: bool) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
-        let ids = self.tokenize(texts)?;
+    fn count_tokens(&self, texts: &[String]) -> Result<Vec<usize>> {
+        self.pool.install(|| {
+            let mut counts = Vec::with_capacity(texts.len());
+            for chunk in texts.chunks(TOKENIZE_CHUNK) {
+                let inputs: Vec<&str> = chunk.iter().map(String::as_str).collect();
+                let encodings = self
+                    .counter
+                    .encode_batch(inputs, true)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                counts.extend(encodings.iter().map(|e| e.get_ids().len()));
+            }
+            Ok(counts)
+        })
+    }
+
+    fn embed(
+        &self,
+        texts: &[String],
+        normalize: bool,
+        cancel: &CancelToken,
+    ) -> Result<(Vec<Vec<f32>>, Vec<usize>)> {
+        let ids = self.tokenize(texts, cancel)?;
         let tokens: Vec<usize> = ids.iter().map(Vec::len).collect();
         // Longest first, so the costliest batches start early and the last
         // ones to finish are short.
         let mut order: Vec<usize> = (0..ids.len()).collect();
         order.sort_by_key(|&i| std::cmp::Reverse(ids[i].len()));
         let batches: Vec<&[usize]> = order.chunks(self.batch_size).collect();
-        let width = self.model.hidden_size();
         // Parallel over batches when there are enough of them; otherwise inside
         // the matrix multiplies of the one batch.
         let inner_threads = if batches.len() >= self.threads {
@@ -271,79 +364,107 @@ impl Engine {
         } else {
             self.threads
         };
-        let results: Vec<Result<Vec<Pooled>>> = self.pool.install(|| {
+        let results: Vec<Vec<Pooled>> = self.pool.install(|| {
             batches
                 .par_iter()
                 .map(|batch| {
-                    let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
-                    let states = self.model.forward(&seqs, inner_threads)?;
-                    let mut out = Vec::with_capacity(batch.len());
-                    let mut offset = 0;
-                    for (&i, seq) in batch.iter().zip(&seqs) {
-                        let rows = &states[offset * width..(offset + seq.len()) * width];
-                        offset += seq.len();
-                        let mut v = self.head.pool(rows, width);
-                        if normalize {
-                            math::l2_normalize(&mut v);
-                        }
-                        out.push((i, v));
-                    }
-                    Ok(out)
+                    cancel.check()?;
+                    self.run_batch(batch, &ids, inner_threads, normalize)
                 })
-                .collect()
-        });
+                .collect::<Result<_>>()
+        })?;
         let mut vectors = vec![Vec::new(); texts.len()];
-        for batch in results {
-            for (i, v) in batch? {
-                vectors[i] = v;
-            }
+        for (i, v) in results.into_iter().flatten() {
+            vectors[i] = v;
         }
         Ok((vectors, tokens))
+    }
+
+    /// One forward pass over the texts at positions `batch`, pooled (and
+    /// normalised); a vector with NaN or infinity in it is an error.
+    fn run_batch(
+        &self,
+        batch: &[usize],
+        ids: &[Vec<u32>],
+        threads: usize,
+        normalize: bool,
+    ) -> Result<Vec<Pooled>> {
+        let width = self.encoder.hidden_size();
+        let seqs: Vec<&[u32]> = batch.iter().map(|&i| ids[i].as_slice()).collect();
+        let states = self.encoder.forward(&seqs, threads)?;
+        let mut out = Vec::with_capacity(batch.len());
+        let mut offset = 0;
+        for (&i, seq) in batch.iter().zip(&seqs) {
+            let rows = &states[offset * width..(offset + seq.len()) * width];
+            offset += seq.len();
+            let mut v = self.head.pool(rows, width);
+            if !v.iter().all(|x| x.is_finite()) {
+                return Err(Error::NonFinite {
+                    model: self.id.clone(),
+                    index: i,
+                });
+            }
+            if normalize {
+                math::l2_normalize(&mut v);
+            }
+            out.push((i, v));
+        }
+        let c = &self.counters;
+        c.calls.fetch_add(1, Ordering::Relaxed);
+        c.texts.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        c.tokens.fetch_add(offset as u64, Ordering::Relaxed);
+        Ok(out)
     }
 }
 
 #[async_trait::async_trait]
 impl Embedder for LocalEmbedder {
+    /// Embeds on the engine's worker threads, never on the async runtime's.
+    /// Dropping the returned future (a client gone, a deadline passed) stops
+    /// the work at the next batch boundary.
     async fn embed(&self, request: EmbedRequest) -> embedrock_core::Result<EmbedResponse> {
         if request.texts.is_empty() {
             return Err(embedrock_core::Error::EmptyInput);
         }
-        let native = self.engine.model.hidden_size();
+        let native = self.engine.encoder.hidden_size();
         let dimensions = request.dimensions.unwrap_or(native);
         if dimensions == 0 || dimensions > native {
             return Err(embedrock_core::Error::InvalidRequest(format!(
                 "model {} produces {native} dimensions; {dimensions} is not between 1 and {native}",
-                self.id
+                self.engine.id
             )));
         }
-        let this = self.clone();
-        let texts = request.texts;
-        let normalize = request.normalize;
-        let (mut vectors, tokens) =
-            tokio::task::spawn_blocking(move || this.engine.embed(&texts, normalize))
-                .await
-                .map_err(|e| embedrock_core::Error::backend("the embedding worker stopped", e))??;
-        if dimensions < native {
-            for v in &mut vectors {
-                if normalize {
-                    math::truncate_normalized(v, dimensions);
-                } else {
-                    v.truncate(dimensions);
+        let cancel = CancelToken::new();
+        let _stop_when_dropped = cancel.drop_guard();
+        let engine = Arc::clone(&self.engine);
+        let id = self.engine.id.clone();
+        tokio::task::spawn_blocking(move || -> embedrock_core::Result<EmbedResponse> {
+            let normalize = request.normalize;
+            let (mut vectors, tokens) = engine.embed(&request.texts, normalize, &cancel)?;
+            if dimensions < native {
+                for v in &mut vectors {
+                    if normalize {
+                        math::truncate_normalized(v, dimensions);
+                    } else {
+                        v.truncate(dimensions);
+                    }
                 }
             }
-        }
-        let typed = TypedEmbeddings::from_floats(&vectors, &request.output_types);
-        let mut response = EmbedResponse::new(self.id.clone(), vectors, tokens);
-        response.typed = typed;
-        Ok(response)
+            let typed = TypedEmbeddings::from_floats(&vectors, &request.output_types);
+            let mut response = EmbedResponse::new(id, vectors, tokens);
+            response.typed = typed;
+            Ok(response)
+        })
+        .await
+        .map_err(|e| embedrock_core::Error::backend("the embedding worker stopped", e))?
     }
 
     fn model_id(&self) -> &str {
-        &self.id
+        &self.engine.id
     }
 
     fn dimensions(&self) -> usize {
-        self.engine.model.hidden_size()
+        self.engine.encoder.hidden_size()
     }
 
     fn max_batch(&self) -> usize {
@@ -352,14 +473,45 @@ impl Embedder for LocalEmbedder {
 
     /// Counts every token of each text, special tokens included, before the
     /// truncation that embedding applies: what the text would cost a service
-    /// that counts whole inputs.
+    /// that counts whole inputs. Runs on the engine's worker threads.
     fn count_tokens(&self, texts: &[String]) -> embedrock_core::Result<Vec<usize>> {
-        let inputs: Vec<&str> = texts.iter().map(String::as_str).collect();
-        let encodings = self
-            .engine
-            .counter
-            .encode_batch(inputs, true)
-            .map_err(|e| Error::Tokenizer(e.to_string()))?;
-        Ok(encodings.iter().map(|e| e.get_ids().len()).collect())
+        Ok(off_runtime(|| self.engine.count_tokens(texts))?)
+    }
+
+    /// The catalogue row when the id names a local model there; otherwise
+    /// what the model's files say: its width, its `max_seq_length` as the
+    /// token limit, every output type (all are computed here), price 0.
+    fn facts(&self) -> ModelFacts {
+        let engine = &self.engine;
+        if let Some(info) = Catalogue::get(&engine.id).filter(|i| !i.is_bedrock()) {
+            return ModelFacts::from_info(engine.id.clone(), info);
+        }
+        let mut facts = ModelFacts::minimal(
+            engine.id.clone(),
+            engine.encoder.hidden_size(),
+            engine.batch_size,
+        );
+        facts.max_tokens = Some(engine.max_seq_length);
+        facts.output_types = vec![
+            OutputType::Float,
+            OutputType::Int8,
+            OutputType::Uint8,
+            OutputType::Binary,
+            OutputType::Ubinary,
+        ];
+        facts.normalize_option = true;
+        facts.price_per_mtok = Some(0.0);
+        facts
+    }
+
+    /// Forward batches run, texts embedded and their tokens (after
+    /// truncation), since the model was loaded; clones share the counts.
+    fn usage(&self) -> Usage {
+        let c = &self.engine.counters;
+        let mut usage = Usage::default();
+        usage.calls = c.calls.load(Ordering::Relaxed);
+        usage.texts = c.texts.load(Ordering::Relaxed);
+        usage.tokens = c.tokens.load(Ordering::Relaxed);
+        usage
     }
 }

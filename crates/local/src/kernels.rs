@@ -10,72 +10,98 @@
 
 use gemm::Parallelism;
 
-/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`, all row-major and contiguous except
-/// where strides say otherwise. With `accumulate`, the product is added to
-/// what `dst` holds; otherwise `dst` is overwritten.
-///
-/// Strides are in elements: `*_rs` steps between rows, `*_cs` between columns.
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn matmul(
-    m: usize,
-    n: usize,
-    k: usize,
-    dst: &mut [f32],
-    dst_rs: usize,
-    lhs: &[f32],
-    lhs_rs: usize,
-    lhs_cs: usize,
-    rhs: &[f32],
-    rhs_rs: usize,
-    rhs_cs: usize,
-    accumulate: bool,
-    threads: usize,
-) {
-    if m == 0 || n == 0 {
-        return;
+/// One operand of [`MatMul`]: a slice and its strides, in elements (`row`
+/// steps between rows, `col` between columns).
+#[derive(Clone, Copy)]
+pub(crate) struct Strided<'a> {
+    pub data: &'a [f32],
+    pub row: usize,
+    pub col: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major matrix whose rows are `row` elements apart.
+    pub(crate) fn rows(data: &'a [f32], row: usize) -> Self {
+        Strided { data, row, col: 1 }
     }
-    // The slices must cover every element the strides reach; checking here keeps
-    // the unsafe call below sound.
-    assert!(dst.len() > (m - 1) * dst_rs + (n - 1), "dst too short");
-    if k > 0 {
-        assert!(
-            lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs,
-            "lhs too short"
-        );
-        assert!(
-            rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs,
-            "rhs too short"
-        );
+
+    /// The transpose of a row-major matrix whose rows are `row` elements
+    /// apart, read in place.
+    pub(crate) fn transposed(data: &'a [f32], row: usize) -> Self {
+        Strided {
+            data,
+            row: 1,
+            col: row,
+        }
     }
-    let parallelism = if threads > 1 {
-        Parallelism::Rayon(threads)
-    } else {
-        Parallelism::None
-    };
-    // SAFETY: the bounds of every operand were checked above against its
-    // strides, `dst` is uniquely borrowed and does not alias the inputs.
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            parallelism,
-        );
+
+    /// Whether the slice covers every element of a `rows × cols` view.
+    fn covers(&self, rows: usize, cols: usize) -> bool {
+        rows == 0 || cols == 0 || self.data.len() > (rows - 1) * self.row + (cols - 1) * self.col
+    }
+}
+
+/// `dst[m×n] (+)= lhs[m×k] · rhs[k×n]`: the shape, the operands and how to run.
+pub(crate) struct MatMul<'a> {
+    /// Rows of the result.
+    pub m: usize,
+    /// Columns of the result.
+    pub n: usize,
+    /// The shared inner dimension.
+    pub k: usize,
+    /// `m × k`.
+    pub lhs: Strided<'a>,
+    /// `k × n`.
+    pub rhs: Strided<'a>,
+    /// Add the product to what `dst` holds instead of overwriting it.
+    pub accumulate: bool,
+    /// Parallelism; 1 runs on the calling thread alone.
+    pub threads: usize,
+}
+
+impl MatMul<'_> {
+    /// Writes (or adds) the product into `dst`, row-major with rows
+    /// `dst_row` elements apart.
+    pub(crate) fn run(&self, dst: &mut [f32], dst_row: usize) {
+        let (m, n, k) = (self.m, self.n, self.k);
+        if m == 0 || n == 0 {
+            return;
+        }
+        // The slices must cover every element the strides reach; checking
+        // here keeps the unsafe call below sound.
+        assert!(dst.len() > (m - 1) * dst_row + (n - 1), "dst too short");
+        assert!(self.lhs.covers(m, k), "lhs too short");
+        assert!(self.rhs.covers(k, n), "rhs too short");
+        let parallelism = if self.threads > 1 {
+            Parallelism::Rayon(self.threads)
+        } else {
+            Parallelism::None
+        };
+        // SAFETY: the bounds of every operand were checked above against its
+        // strides, `dst` is uniquely borrowed and does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                k,
+                dst.as_mut_ptr(),
+                1,
+                dst_row as isize,
+                self.accumulate,
+                self.lhs.data.as_ptr(),
+                self.lhs.col as isize,
+                self.lhs.row as isize,
+                self.rhs.data.as_ptr(),
+                self.rhs.col as isize,
+                self.rhs.row as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                parallelism,
+            );
+        }
     }
 }
 
@@ -262,7 +288,16 @@ mod tests {
         // rhs given transposed: element (kk, j) at j * k + kk.
         let rhs_t: Vec<f32> = (0..n * k).map(|i| (i as f32 * 0.11).cos()).collect();
         let mut dst = vec![1.0f32; m * n];
-        matmul(m, n, k, &mut dst, n, &lhs, k, 1, &rhs_t, 1, k, true, 1);
+        let mut op = MatMul {
+            m,
+            n,
+            k,
+            lhs: Strided::rows(&lhs, k),
+            rhs: Strided::transposed(&rhs_t, k),
+            accumulate: true,
+            threads: 1,
+        };
+        op.run(&mut dst, n);
         for i in 0..m {
             for j in 0..n {
                 let want: f32 = 1.0
@@ -273,7 +308,9 @@ mod tests {
             }
         }
         let mut fresh = vec![9.0f32; m * n];
-        matmul(m, n, k, &mut fresh, n, &lhs, k, 1, &rhs_t, 1, k, false, 2);
+        op.accumulate = false;
+        op.threads = 2;
+        op.run(&mut fresh, n);
         for (a, b) in fresh.iter().zip(&dst) {
             assert!((a + 1.0 - b).abs() < 1e-5);
         }

@@ -57,4 +57,24 @@ fn tiny_bert_matches_sentence_transformers() {
     }
     // The long text was cut at the model's own limit.
     assert!(tokens.contains(&40));
+
+    // Not in the catalogue: the facts come from its own files.
+    let facts = model.facts();
+    assert_eq!(facts.id, "tiny-bert");
+    assert_eq!(facts.dimensions, vec![48]);
+    assert_eq!(facts.default_dimensions, 48);
+    assert_eq!(facts.max_tokens, Some(40));
+    assert_eq!(facts.output_types.len(), 5);
+    assert_eq!(facts.price_per_mtok, Some(0.0));
+    assert!(facts.catalogue.is_none());
+    // Usage counts the forward batches, texts and (truncated) tokens.
+    let usage = model.usage();
+    assert_eq!(usage.texts, texts.len() as u64);
+    assert_eq!(usage.tokens, tokens.iter().sum::<usize>() as u64);
+    assert!(usage.calls >= 1 && usage.calls <= texts.len() as u64);
+    let before = model.usage();
+    model.embed_sync(&texts[..1], false).unwrap();
+    let step = model.usage().since(&before);
+    assert_eq!((step.calls, step.texts), (1, 1));
+    assert_eq!(step.tokens, tokens[0] as u64);
 }

@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use embedrock_local::{ModelStore, NoProgress, Source};
+use embedrock_local::{ModelFiles, NoProgress, Source};
 
 /// Serves files under `root` at `/owner/repo/resolve/main/<file>`; records
 /// each request line and its Authorization header.
@@ -70,13 +70,13 @@ fn serve(root: PathBuf, log: Arc<Mutex<Vec<String>>>) -> String {
 #[test]
 fn fetches_a_model_from_a_hub_endpoint() {
     // The real default model, as the hub would serve it.
-    let source_dir = ModelStore::from_env()
+    let source_dir = ModelFiles::from_env()
         .ensure("all-minilm-l6-v2", &NoProgress)
         .unwrap();
     let log = Arc::new(Mutex::new(Vec::new()));
     let endpoint = serve(source_dir.clone(), log.clone());
     let cache = tempfile::tempdir().unwrap();
-    let store = ModelStore::new(cache.path());
+    let store = ModelFiles::new(cache.path());
     let hub = Source::Hub {
         repo: "owner/repo".into(),
         revision: "main".into(),
@@ -86,6 +86,12 @@ fn fetches_a_model_from_a_hub_endpoint() {
     let dir = store.pull("all-minilm-l6-v2", &[hub], &NoProgress).unwrap();
     let installed = &store.list()[0];
     assert!(installed.manifest.source.starts_with("hf:owner/repo@main"));
+    // Every file was checked after the fetch and has its quick fingerprint.
+    assert!(installed.manifest.files.iter().all(|f| f
+        .fingerprint
+        .as_deref()
+        .is_some_and(|p| p.starts_with("v1:"))));
+    assert!(store.verify("all-minilm-l6-v2").unwrap().is_ok());
     for f in [
         "config.json",
         "tokenizer.json",
@@ -106,7 +112,7 @@ fn fetches_a_model_from_a_hub_endpoint() {
 
     // A repository without the weights fails, names what is missing, and
     // leaves nothing in the cache.
-    let store2 = ModelStore::new(cache.path().join("other"));
+    let store2 = ModelFiles::new(cache.path().join("other"));
     let missing = Source::Hub {
         repo: "nobody/nothing".into(),
         revision: "main".into(),
@@ -122,7 +128,7 @@ fn fetches_a_model_from_a_hub_endpoint() {
 #[test]
 fn an_unreachable_hub_is_reported_per_source() {
     let cache = tempfile::tempdir().unwrap();
-    let store = ModelStore::new(cache.path());
+    let store = ModelFiles::new(cache.path());
     // A port nobody listens on: connection refused at once.
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -140,4 +146,44 @@ fn an_unreachable_hub_is_reported_per_source() {
         .to_string();
     assert!(err.contains("could not get model owner/repo"), "{err}");
     assert!(err.contains("hf:owner/repo@main"), "{err}");
+}
+
+#[test]
+fn fetch_url_is_limited_checked_and_atomic() {
+    use embedrock_local::download::{fetch_url, Limits};
+    let source_dir = ModelFiles::from_env()
+        .ensure("all-minilm-l6-v2", &NoProgress)
+        .unwrap();
+    let endpoint = serve(source_dir.clone(), Arc::new(Mutex::new(Vec::new())));
+    let url = format!("{endpoint}/owner/repo/resolve/main/config.json");
+    let want = std::fs::read(source_dir.join("config.json")).unwrap();
+    let out = tempfile::tempdir().unwrap();
+    let dest = out.path().join("config.json");
+
+    // Over the limit: refused from the announced length, nothing written.
+    let err = fetch_url(&url, &dest, &Limits::new(10), &NoProgress).unwrap_err();
+    assert!(err.to_string().contains("limit of 10 bytes"), "{err}");
+    // A wrong checksum: refused, nothing written.
+    let err = fetch_url(
+        &url,
+        &dest,
+        &Limits::new(1 << 20).with_sha256("00"),
+        &NoProgress,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("checksum mismatch"), "{err}");
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 0);
+
+    let first = fetch_url(&url, &dest, &Limits::new(1 << 20), &NoProgress).unwrap();
+    let entry = fetch_url(
+        &url,
+        &dest,
+        &Limits::new(1 << 20).with_sha256(first.sha256.clone()),
+        &NoProgress,
+    )
+    .unwrap();
+    assert_eq!(entry.path, "config.json");
+    assert_eq!(entry.size, want.len() as u64);
+    assert_eq!(std::fs::read(&dest).unwrap(), want);
+    assert_eq!(std::fs::read_dir(out.path()).unwrap().count(), 1);
 }

@@ -2,7 +2,7 @@
 //!
 //! `fixtures/minilm_reference.json` holds vectors computed by
 //! sentence-transformers (see `scripts/parity/gen_reference.py`). The model
-//! files come through the project's own fetch step (`ModelStore::ensure`),
+//! files come through the project's own fetch step (`ModelFiles::ensure`),
 //! exactly as a first use on a fresh machine gets them.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
@@ -118,6 +118,14 @@ async fn alone_equals_in_a_mixed_batch() {
 async fn options_dimensions_and_normalisation() {
     let model = model();
     assert_eq!(model.dimensions(), 384);
+    // In the catalogue: its row answers.
+    let facts = model.facts();
+    assert_eq!(facts.id, "all-minilm-l6-v2");
+    assert!(facts
+        .catalogue
+        .is_some_and(|row| row.id == "all-minilm-l6-v2"));
+    assert_eq!(facts.max_tokens, Some(model.max_seq_length()));
+    assert_eq!(facts.output_types.len(), 5);
     let texts = vec![
         "Its a sunny day".to_string(),
         "Today it may not be raining".to_string(),

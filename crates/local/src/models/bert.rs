@@ -14,7 +14,8 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::kernels;
+use super::{Encoder, EncoderSettings};
+use crate::kernels::{self, MatMul, Strided};
 use crate::sgemm;
 use crate::Error;
 
@@ -70,14 +71,6 @@ impl BertConfig {
             path: path.to_path_buf(),
             reason,
         };
-        match cfg.model_type.as_deref() {
-            None | Some("bert") => {}
-            Some(other) => {
-                return Err(bad(format!(
-                "model_type {other:?} is not supported (the local engine runs BERT-family models)"
-            )))
-            }
-        }
         if !matches!(cfg.hidden_act.as_str(), "gelu") {
             return Err(bad(format!(
                 "hidden_act {:?} is not supported (only the erf GELU \"gelu\")",
@@ -114,8 +107,14 @@ struct Linear {
 }
 
 impl Linear {
-    fn new(weight_t: Vec<f32>, bias: Vec<f32>, in_dim: usize, out_dim: usize) -> Self {
-        let packed = if std::env::var_os("EMBEDROCK_PORTABLE_GEMM").is_some() {
+    fn new(
+        weight_t: Vec<f32>,
+        bias: Vec<f32>,
+        in_dim: usize,
+        out_dim: usize,
+        settings: &EncoderSettings,
+    ) -> Self {
+        let packed = if settings.portable_gemm {
             None
         } else {
             sgemm::PackedB::new(&weight_t, in_dim, out_dim)
@@ -156,21 +155,16 @@ impl Linear {
             sgemm::matmul_acc(rows, x, packed, out, threads);
             return;
         }
-        kernels::matmul(
-            rows,
-            self.out_dim,
-            self.in_dim,
-            out,
-            self.out_dim,
-            x,
-            self.in_dim,
-            1,
-            &self.weight_t,
-            self.out_dim,
-            1,
-            true,
+        MatMul {
+            m: rows,
+            n: self.out_dim,
+            k: self.in_dim,
+            lhs: Strided::rows(x, self.in_dim),
+            rhs: Strided::rows(&self.weight_t, self.out_dim),
+            accumulate: true,
             threads,
-        );
+        }
+        .run(out, self.out_dim);
     }
 }
 
@@ -189,7 +183,7 @@ struct Layer {
 }
 
 /// The encoder's weights, loaded from `model.safetensors`.
-pub struct BertModel {
+pub(crate) struct BertModel {
     cfg: BertConfig,
     word: Vec<f32>,
     position: Vec<f32>,
@@ -204,6 +198,7 @@ struct Tensors<'a> {
     st: safetensors::SafeTensors<'a>,
     prefix: &'static str,
     path: &'a Path,
+    settings: &'a EncoderSettings,
 }
 
 impl Tensors<'_> {
@@ -260,6 +255,7 @@ impl Tensors<'_> {
             bias,
             in_dim,
             out_dim,
+            self.settings,
         ))
     }
 
@@ -319,7 +315,11 @@ struct Scratch {
 
 impl BertModel {
     /// Loads the weights of a model whose `config.json` is `cfg`.
-    pub fn load(weights_path: &Path, cfg: BertConfig) -> Result<Self, Error> {
+    pub(crate) fn load(
+        weights_path: &Path,
+        cfg: BertConfig,
+        settings: &EncoderSettings,
+    ) -> Result<Self, Error> {
         let bytes = std::fs::read(weights_path).map_err(|e| Error::io(weights_path, e))?;
         let st =
             safetensors::SafeTensors::deserialize(&bytes).map_err(|e| Error::BadModelFile {
@@ -335,6 +335,7 @@ impl BertModel {
             st,
             prefix,
             path: weights_path,
+            settings,
         };
         let h = cfg.hidden_size;
         let (word, word_shape) = t.get("embeddings.word_embeddings.weight")?;
@@ -370,7 +371,7 @@ impl BertModel {
             }
             let bias = [q.bias, k.bias, v.bias].concat();
             layers.push(Layer {
-                qkv: Linear::new(weight_t, bias, h, 3 * h),
+                qkv: Linear::new(weight_t, bias, h, 3 * h, settings),
                 attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
                 attn_norm: t.norm(&format!("{p}.attention.output.LayerNorm"), h)?,
                 intermediate: t.linear(
@@ -393,25 +394,10 @@ impl BertModel {
         })
     }
 
-    /// The width of the hidden states (the native embedding size).
-    pub fn hidden_size(&self) -> usize {
-        self.cfg.hidden_size
-    }
-
-    /// Runs the encoder over `seqs` (token ids, special tokens included) and
-    /// returns the last hidden states of all tokens, packed: the rows of
-    /// sequence 0, then of sequence 1, and so on.
-    ///
-    /// `threads` is the parallelism inside the matrix multiplies; 1 runs on the
-    /// calling thread alone.
-    pub fn forward(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>, Error> {
+    /// Word + position + token-type-0 embeddings of the packed sequences,
+    /// layer-normalised.
+    fn embed(&self, seqs: &[&[u32]], total: usize) -> Result<Vec<f32>, Error> {
         let h = self.cfg.hidden_size;
-        let heads = self.cfg.num_attention_heads;
-        let head_dim = h / heads;
-        let total: usize = seqs.iter().map(|s| s.len()).sum();
-        let eps = self.cfg.layer_norm_eps as f32;
-
-        // Embeddings: word + position + token type 0, then LayerNorm.
         let mut hidden = Vec::with_capacity(total * h);
         for seq in seqs {
             if seq.len() > self.cfg.max_position_embeddings {
@@ -434,76 +420,85 @@ impl BertModel {
                 hidden.extend(w.iter().zip(p).zip(t).map(|((a, b), c)| a + b + c));
             }
         }
-        kernels::layer_norm_rows(
-            &mut hidden,
-            h,
-            &self.emb_norm.gamma,
-            &self.emb_norm.beta,
-            eps,
-        );
+        let eps = self.cfg.layer_norm_eps as f32;
+        let norm = &self.emb_norm;
+        kernels::layer_norm_rows(&mut hidden, h, &norm.gamma, &norm.beta, eps);
+        Ok(hidden)
+    }
 
-        let mut s = Scratch::default();
+    /// Self-attention of each sequence over its own tokens: reads the fused
+    /// Q/K/V rows in `s.qkv`, writes the context rows to `s.ctx`.
+    fn attention(&self, seqs: &[&[u32]], s: &mut Scratch) {
+        let h = self.cfg.hidden_size;
+        let heads = self.cfg.num_attention_heads;
+        let head_dim = h / heads;
         let scale = 1.0 / (head_dim as f32).sqrt();
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        s.ctx.clear();
+        s.ctx.resize(total * h, 0.0);
+        let mut offset = 0;
+        for seq in seqs {
+            let len = seq.len();
+            s.scores.resize(len * len, 0.0);
+            for head in 0..heads {
+                let base = offset * 3 * h + head * head_dim;
+                let q = &s.qkv[base..];
+                let k = &s.qkv[base + h..];
+                let v = &s.qkv[base + 2 * h..];
+                // scores[len × len] = Q · Kᵀ, reading K transposed in place.
+                MatMul {
+                    m: len,
+                    n: len,
+                    k: head_dim,
+                    lhs: Strided::rows(q, 3 * h),
+                    rhs: Strided::transposed(k, 3 * h),
+                    accumulate: false,
+                    threads: 1,
+                }
+                .run(&mut s.scores, len);
+                kernels::softmax_rows(&mut s.scores, len, scale);
+                // ctx[rows of seq, head columns] = P · V.
+                MatMul {
+                    m: len,
+                    n: head_dim,
+                    k: len,
+                    lhs: Strided::rows(&s.scores, len),
+                    rhs: Strided::rows(v, 3 * h),
+                    accumulate: false,
+                    threads: 1,
+                }
+                .run(&mut s.ctx[offset * h + head * head_dim..], h);
+            }
+            offset += len;
+        }
+    }
+}
+
+impl Encoder for BertModel {
+    fn hidden_size(&self) -> usize {
+        self.cfg.hidden_size
+    }
+
+    fn max_positions(&self) -> usize {
+        self.cfg.max_position_embeddings
+    }
+
+    /// Returns the last hidden states of all tokens, packed: the rows of
+    /// sequence 0, then of sequence 1, and so on.
+    fn forward(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>, Error> {
+        let h = self.cfg.hidden_size;
+        let total: usize = seqs.iter().map(|s| s.len()).sum();
+        let eps = self.cfg.layer_norm_eps as f32;
+        let mut hidden = self.embed(seqs, total)?;
+        let mut s = Scratch::default();
         for layer in &self.layers {
             layer.qkv.forward(&hidden, total, None, &mut s.qkv, threads);
-            s.ctx.clear();
-            s.ctx.resize(total * h, 0.0);
-            let mut offset = 0;
-            for seq in seqs {
-                let len = seq.len();
-                s.scores.resize(len * len, 0.0);
-                for head in 0..heads {
-                    let base = offset * 3 * h + head * head_dim;
-                    let q = &s.qkv[base..];
-                    let k = &s.qkv[base + h..];
-                    let v = &s.qkv[base + 2 * h..];
-                    // scores[len × len] = Q · Kᵀ, reading K transposed in place.
-                    kernels::matmul(
-                        len,
-                        len,
-                        head_dim,
-                        &mut s.scores,
-                        len,
-                        q,
-                        3 * h,
-                        1,
-                        k,
-                        1,
-                        3 * h,
-                        false,
-                        1,
-                    );
-                    kernels::softmax_rows(&mut s.scores, len, scale);
-                    // ctx[rows of seq, head columns] = P · V.
-                    let out = &mut s.ctx[offset * h + head * head_dim..];
-                    kernels::matmul(
-                        len,
-                        head_dim,
-                        len,
-                        out,
-                        h,
-                        &s.scores,
-                        len,
-                        1,
-                        v,
-                        3 * h,
-                        1,
-                        false,
-                        1,
-                    );
-                }
-                offset += len;
-            }
+            self.attention(seqs, &mut s);
             layer
                 .attn_out
                 .forward(&s.ctx, total, Some(&hidden), &mut s.hidden2, threads);
-            kernels::layer_norm_rows(
-                &mut s.hidden2,
-                h,
-                &layer.attn_norm.gamma,
-                &layer.attn_norm.beta,
-                eps,
-            );
+            let norm = &layer.attn_norm;
+            kernels::layer_norm_rows(&mut s.hidden2, h, &norm.gamma, &norm.beta, eps);
             layer
                 .intermediate
                 .forward(&s.hidden2, total, None, &mut s.inter, threads);
@@ -511,13 +506,8 @@ impl BertModel {
             layer
                 .output
                 .forward(&s.inter, total, Some(&s.hidden2), &mut hidden, threads);
-            kernels::layer_norm_rows(
-                &mut hidden,
-                h,
-                &layer.out_norm.gamma,
-                &layer.out_norm.beta,
-                eps,
-            );
+            let norm = &layer.out_norm;
+            kernels::layer_norm_rows(&mut hidden, h, &norm.gamma, &norm.beta, eps);
         }
         Ok(hidden)
     }
