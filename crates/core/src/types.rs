@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
+
 /// What the texts are for. Asymmetric models (Cohere) embed a query and a
 /// document differently; symmetric models ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -39,15 +41,17 @@ impl InputType {
 }
 
 impl std::str::FromStr for InputType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "query" | "search_query" => Ok(InputType::Query),
             "document" | "search_document" => Ok(InputType::Document),
             "classification" => Ok(InputType::Classification),
             "clustering" => Ok(InputType::Clustering),
-            other => Err(format!(
-                "unknown input type {other:?} (expected query, document, classification or clustering)"
+            other => Err(UnknownName::new(
+                "input type",
+                other,
+                "query, document, classification or clustering",
             )),
         }
     }
@@ -84,7 +88,7 @@ impl OutputType {
 }
 
 impl std::str::FromStr for OutputType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "float" => Ok(OutputType::Float),
@@ -92,8 +96,10 @@ impl std::str::FromStr for OutputType {
             "uint8" => Ok(OutputType::Uint8),
             "binary" => Ok(OutputType::Binary),
             "ubinary" => Ok(OutputType::Ubinary),
-            other => Err(format!(
-                "unknown output type {other:?} (expected float, int8, uint8, binary or ubinary)"
+            other => Err(UnknownName::new(
+                "output type",
+                other,
+                "float, int8, uint8, binary or ubinary",
             )),
         }
     }
