@@ -432,9 +432,12 @@ struct Plan {
     results: Vec<Option<Result<Item, ItemError>>>,
     /// Texts to send.
     pending: Vec<Pending>,
-    /// Items cut into pieces: the item, its pieces' (slot, characters), its cache key.
-    chunked: Vec<(usize, Vec<(usize, usize)>, Option<String>)>,
+    /// Items cut into pieces.
+    chunked: Vec<Chunked>,
 }
+
+/// An item cut into pieces: its slot, its pieces' (slot, characters), its cache key.
+type Chunked = (usize, Vec<(usize, usize)>, Option<String>);
 
 /// Cuts `text` into pieces of at most `size` characters, at whitespace
 /// where there is some in the second half of a piece.
