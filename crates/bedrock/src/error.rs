@@ -210,6 +210,23 @@ impl WireError {
     }
 }
 
+/// A wire error as the error every embedder returns: Bedrock's validation
+/// refusals are invalid requests, an unknown model id is an unknown model,
+/// and everything else is a backend failure that keeps the wire error as
+/// its source (so the exception kind can still be read from it).
+impl From<WireError> for embedrock_core::Error {
+    fn from(e: WireError) -> Self {
+        match e.kind {
+            ErrorKind::Validation => embedrock_core::Error::InvalidRequest(e.message),
+            ErrorKind::ResourceNotFound => embedrock_core::Error::UnknownModel {
+                model: String::new(),
+                hint: Some(e.message),
+            },
+            _ => embedrock_core::Error::backend(e.to_string(), e),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,6 +250,17 @@ mod tests {
         for k in ALL {
             assert_eq!(ErrorKind::from_name(k.name()), Some(k));
         }
+    }
+
+    #[test]
+    fn wire_errors_layer_into_core_errors() {
+        let e: embedrock_core::Error = WireError::validation("bad").into();
+        assert!(matches!(e, embedrock_core::Error::InvalidRequest(ref m) if m == "bad"));
+        let e: embedrock_core::Error = WireError::new(ErrorKind::Throttling, "slow").into();
+        let source = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<WireError>())
+            .map(|w| w.kind);
+        assert_eq!(source, Some(ErrorKind::Throttling));
     }
 
     #[test]

@@ -110,6 +110,16 @@ impl std::str::FromStr for OutputType {
 /// Build it with [`EmbedRequest::new`] and the `with_*` setters; the defaults
 /// are the ones Bedrock uses (document input, native dimensions, normalised,
 /// float output).
+///
+/// ```
+/// use embedrock_core::{EmbedRequest, InputType, OutputType};
+/// let r = EmbedRequest::new(["what is rust?"])
+///     .with_input_type(InputType::Query)
+///     .with_dimensions(Some(256))
+///     .with_output_types(vec![OutputType::Int8]);
+/// assert_eq!((r.texts.len(), r.dimensions, r.normalize), (1, Some(256), true));
+/// assert_eq!("search_query".parse::<InputType>().unwrap(), InputType::Query);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct EmbedRequest {

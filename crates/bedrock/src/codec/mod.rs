@@ -206,6 +206,18 @@ impl FamilyRequest {
     }
 
     /// The response body for this request, as the family's model writes it.
+    ///
+    /// ```
+    /// use embedrock_bedrock::{decode_request, decode_response, Output};
+    /// use embedrock_core::Family;
+    /// let req = decode_request(Family::TitanTextV2, br#"{"inputText":"hi","dimensions":256,"embeddingTypes":["binary"]}"#).unwrap();
+    /// let vector: Vec<f32> = (0..256).map(|i| if i % 2 == 0 { 0.1 } else { -0.1 }).collect();
+    /// let body = req.encode_response(&Output::new(vec![vector.clone()], vec![2], "id"));
+    /// let back = decode_response(Family::TitanTextV2, &body).unwrap();
+    /// assert_eq!(back.vectors, vec![vector]);
+    /// assert_eq!(back.tokens, Some(vec![2]));
+    /// assert_eq!(back.typed.ubinary.unwrap()[0][0], 0b1010_1010);
+    /// ```
     pub fn encode_response(&self, output: &Output) -> Vec<u8> {
         let value = match self {
             FamilyRequest::TitanTextV1(_) => {
