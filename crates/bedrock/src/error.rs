@@ -96,6 +96,50 @@ const ALL: [ErrorKind; 13] = [
     ErrorKind::InvalidSignature,
 ];
 
+/// The words Bedrock's message for an input over the token limit starts
+/// with (after `400 Bad Request: `); clients recognise the error by them.
+pub const TOO_MANY_TOKENS: &str = "Too many input tokens";
+
+/// The limit and the count in a [`TOO_MANY_TOKENS`] message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TokenOverflow {
+    /// `Max input tokens: M`.
+    pub max: usize,
+    /// `request input token count: N`.
+    pub count: usize,
+}
+
+impl TokenOverflow {
+    /// Reads `Max input tokens: M, request input token count: N` out of a
+    /// service message; `None` when the message is not that one.
+    pub fn parse(message: &str) -> Option<TokenOverflow> {
+        if !is_too_many_tokens(message) {
+            return None;
+        }
+        let num_after = |label: &str| -> Option<usize> {
+            let rest = &message[message.find(label)? + label.len()..];
+            let digits: String = rest
+                .trim_start()
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        };
+        Some(TokenOverflow {
+            max: num_after(MAX_TOKENS_LABEL)?,
+            count: num_after(COUNT_LABEL)?,
+        })
+    }
+}
+
+const MAX_TOKENS_LABEL: &str = "Max input tokens:";
+const COUNT_LABEL: &str = "request input token count:";
+
+/// Whether a service message is Bedrock's "Too many input tokens".
+pub fn is_too_many_tokens(message: &str) -> bool {
+    message.contains(TOO_MANY_TOKENS)
+}
+
 /// An error in Bedrock's shape: an exception kind and the message that goes
 /// into the `{"message": ...}` body.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,10 +178,25 @@ impl WireError {
     }
 
     /// Bedrock's message for an input over the model's token limit.
+    ///
+    /// ```
+    /// use embedrock_bedrock::{TokenOverflow, WireError};
+    /// let e = WireError::too_many_tokens(8192, 9875);
+    /// assert_eq!(
+    ///     e.message,
+    ///     "400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 9875"
+    /// );
+    /// assert_eq!(e.token_overflow(), Some(TokenOverflow { max: 8192, count: 9875 }));
+    /// ```
     pub fn too_many_tokens(max: usize, count: usize) -> Self {
         WireError::validation(format!(
-            "400 Bad Request: Too many input tokens. Max input tokens: {max}, request input token count: {count}"
+            "400 Bad Request: {TOO_MANY_TOKENS}. {MAX_TOKENS_LABEL} {max}, {COUNT_LABEL} {count}"
         ))
+    }
+
+    /// The limit and count when this is Bedrock's "Too many input tokens".
+    pub fn token_overflow(&self) -> Option<TokenOverflow> {
+        TokenOverflow::parse(&self.message)
     }
 
     /// Bedrock's message for a model id it does not know.
@@ -148,6 +207,23 @@ impl WireError {
     /// The `{"message": ...}` body.
     pub fn body(&self) -> serde_json::Value {
         serde_json::json!({ "message": self.message })
+    }
+}
+
+/// A wire error as the error every embedder returns: Bedrock's validation
+/// refusals are invalid requests, an unknown model id is an unknown model,
+/// and everything else is a backend failure that keeps the wire error as
+/// its source (so the exception kind can still be read from it).
+impl From<WireError> for embedrock_core::Error {
+    fn from(e: WireError) -> Self {
+        match e.kind {
+            ErrorKind::Validation => embedrock_core::Error::InvalidRequest(e.message),
+            ErrorKind::ResourceNotFound => embedrock_core::Error::UnknownModel {
+                model: String::new(),
+                hint: Some(e.message),
+            },
+            _ => embedrock_core::Error::backend(e.to_string(), e),
+        }
     }
 }
 
@@ -174,6 +250,33 @@ mod tests {
         for k in ALL {
             assert_eq!(ErrorKind::from_name(k.name()), Some(k));
         }
+    }
+
+    #[test]
+    fn wire_errors_layer_into_core_errors() {
+        let e: embedrock_core::Error = WireError::validation("bad").into();
+        assert!(matches!(e, embedrock_core::Error::InvalidRequest(ref m) if m == "bad"));
+        let e: embedrock_core::Error = WireError::new(ErrorKind::Throttling, "slow").into();
+        let source = std::error::Error::source(&e)
+            .and_then(|s| s.downcast_ref::<WireError>())
+            .map(|w| w.kind);
+        assert_eq!(source, Some(ErrorKind::Throttling));
+    }
+
+    #[test]
+    fn token_overflow_is_read_back() {
+        assert_eq!(
+            TokenOverflow::parse("400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 9875"),
+            Some(TokenOverflow { max: 8192, count: 9875 })
+        );
+        assert_eq!(TokenOverflow::parse("Malformed input request"), None);
+        assert_eq!(
+            TokenOverflow::parse("Max input tokens: 1, request input token count: 2"),
+            None
+        );
+        assert!(is_too_many_tokens(
+            &WireError::too_many_tokens(1, 2).message
+        ));
     }
 
     #[test]

@@ -13,10 +13,11 @@
 pub mod client;
 pub mod codec;
 mod error;
+pub mod headers;
 pub mod model_id;
 
 pub use codec::{
     decode_request, decode_response, encode_request, Decoded, FamilyRequest, Invocation, Output,
 };
-pub use error::{ErrorKind, WireError};
+pub use error::{is_too_many_tokens, ErrorKind, TokenOverflow, WireError, TOO_MANY_TOKENS};
 pub use model_id::{IdKind, ModelId};

@@ -6,7 +6,7 @@
 //! deployed model's ARN) ends in an opaque id; for those the family must be
 //! given as a hint (for the server, in its configuration).
 
-use embedrock_core::{Catalogue, Family, ModelInfo};
+use embedrock_core::{Catalogue, Family, ModelInfo, UnknownName};
 
 use crate::WireError;
 
@@ -72,6 +72,18 @@ pub struct ModelId {
 
 impl ModelId {
     /// Parses an id, percent-decoding it first.
+    ///
+    /// ```
+    /// use embedrock_bedrock::{IdKind, ModelId};
+    /// use embedrock_core::Family;
+    /// let id = ModelId::parse("us.cohere.embed-v4%3A0").unwrap();
+    /// assert_eq!(id.kind, IdKind::SystemProfile);
+    /// assert_eq!((id.geo.as_deref(), id.base.as_deref()), (Some("us"), Some("cohere.embed-v4:0")));
+    /// assert_eq!(id.family(None), Some(Family::CohereV4));
+    /// let app = ModelId::parse("arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc").unwrap();
+    /// assert!(app.is_opaque());
+    /// assert_eq!(app.family(Some(Family::CohereV3)), Some(Family::CohereV3));
+    /// ```
     pub fn parse(id: &str) -> Result<ModelId, WireError> {
         let raw = percent_decode(id).ok_or_else(WireError::invalid_model_id)?;
         if raw.is_empty() || raw.len() > MAX_LEN || raw.chars().any(char::is_control) {
@@ -184,15 +196,24 @@ fn parse_arn(arn: &str) -> Option<ModelId> {
 /// A family name as configuration files and flags write it (`titan-text-v2`,
 /// `cohere_v4`, ...), for ids such as application-inference-profile ARNs that
 /// do not name their model.
-pub fn parse_family(s: &str) -> Result<Family, String> {
+///
+/// ```
+/// use embedrock_bedrock::model_id::parse_family;
+/// use embedrock_core::Family;
+/// assert_eq!(parse_family("cohere_v4").unwrap(), Family::CohereV4);
+/// assert_eq!(parse_family("gpt").unwrap_err().given, "gpt");
+/// ```
+pub fn parse_family(s: &str) -> Result<Family, UnknownName> {
     match s.to_ascii_lowercase().replace('_', "-").as_str() {
         "titan-text-v1" => Ok(Family::TitanTextV1),
         "titan-text-v2" => Ok(Family::TitanTextV2),
         "titan-multimodal" | "titan-image" => Ok(Family::TitanMultimodal),
         "cohere-v3" => Ok(Family::CohereV3),
         "cohere-v4" => Ok(Family::CohereV4),
-        other => Err(format!(
-            "unknown family {other:?} (titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4)"
+        other => Err(UnknownName::new(
+            "family",
+            other,
+            "titan-text-v1, titan-text-v2, titan-multimodal, cohere-v3, cohere-v4",
         )),
     }
 }

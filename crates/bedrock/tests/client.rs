@@ -527,3 +527,143 @@ async fn lists_embedding_models() {
         .all(|m| m.provider.as_deref() == Some("Cohere")));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_output_type_reaches_the_response() {
+    use embedrock_core::{math, OutputType, TypedEmbeddings};
+    let server = start(FaultConfig::default()).await;
+    let t = texts(3);
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+        .await
+        .unwrap();
+    for types in [
+        vec![OutputType::Binary],
+        vec![OutputType::Float, OutputType::Binary],
+        vec![OutputType::Ubinary],
+        vec![OutputType::Binary, OutputType::Ubinary],
+    ] {
+        let r = p
+            .embed(EmbedRequest::new(t.clone()).with_output_types(types.clone()))
+            .await
+            .unwrap();
+        assert_in_order(&t, &r.vectors).await;
+        let packed: Vec<Vec<u8>> = r.vectors.iter().map(|v| math::binarize(v)).collect();
+        assert_eq!(packed[0].len(), 1024 / 8);
+        let want_binary = types.contains(&OutputType::Binary).then(|| {
+            packed
+                .iter()
+                .map(|p| p.iter().map(|&b| b as i8).collect::<Vec<i8>>())
+                .collect::<Vec<_>>()
+        });
+        let want_ubinary = types.contains(&OutputType::Ubinary).then(|| packed.clone());
+        assert_eq!(r.typed.binary, want_binary, "{types:?}");
+        assert_eq!(r.typed.ubinary, want_ubinary, "{types:?}");
+        assert!(r.typed.int8.is_none() && r.typed.uint8.is_none());
+    }
+    let quantised = vec![
+        OutputType::Int8,
+        OutputType::Uint8,
+        OutputType::Binary,
+        OutputType::Ubinary,
+    ];
+    for model in ["cohere.embed-english-v3", "cohere.embed-v4:0"] {
+        let p = BedrockEmbedder::connect(model, settings(&server.url))
+            .await
+            .unwrap();
+        let r = p
+            .embed(EmbedRequest::new(t.clone()).with_output_types(quantised.clone()))
+            .await
+            .unwrap();
+        assert_in_order(&t, &r.vectors).await;
+        let want = TypedEmbeddings::from_floats(&r.vectors, &quantised);
+        assert!(want.int8.is_some() && want.ubinary.is_some());
+        assert_eq!(r.typed, want, "{model}");
+        assert_eq!(r.typed.int8.as_ref().unwrap().len(), t.len());
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn chunked_cohere_is_the_size_weighted_mean_of_its_pieces() {
+    use embedrock_bedrock::client::provider::{chunk_text, weighted_mean};
+    let server = start(FaultConfig::default()).await;
+    let long = format!(
+        "{}{}",
+        "the weather is sunny and warm today. ".repeat(30),
+        "stock prices fell sharply on the exchange. ".repeat(50)
+    );
+    let chunker = BedrockEmbedder::connect(
+        "cohere.embed-english-v3",
+        settings(&server.url).with_over_long(OverLong::Chunk),
+    )
+    .await
+    .unwrap();
+    let plain = BedrockEmbedder::connect("cohere.embed-english-v3", settings(&server.url))
+        .await
+        .unwrap();
+    let pieces = chunk_text(&long, chunker.chunk_chars().unwrap());
+    assert!(pieces.len() >= 2, "{}", pieces.len());
+    let whole = chunker
+        .embed(EmbedRequest::new(vec![long.clone()]))
+        .await
+        .unwrap();
+    let parts = plain
+        .embed(EmbedRequest::new(pieces.clone()))
+        .await
+        .unwrap();
+    let weights: Vec<f64> = pieces.iter().map(|p| p.chars().count() as f64).collect();
+    let refs: Vec<&[f32]> = parts.vectors.iter().map(Vec::as_slice).collect();
+    let mut want = weighted_mean(&refs, &weights);
+    embedrock_core::math::l2_normalize(&mut want);
+    let got = &whole.vectors[0];
+    assert!(cosine(got, &want) > 0.999, "{}", cosine(got, &want));
+    assert!(
+        cosine(got, &parts.vectors[0]) < 0.99,
+        "the mean is not the first piece: {}",
+        cosine(got, &parts.vectors[0])
+    );
+    // Per-item shares add up to exactly what was billed.
+    assert_eq!(whole.tokens[0] as u64, chunker.totals().tokens);
+    assert_eq!(parts.total_tokens() as u64, plain.totals().tokens);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_embedder_reports_its_facts_and_usage() {
+    let server = start(FaultConfig::default()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let p: DynEmbedder = Arc::new(
+        BedrockEmbedder::connect(
+            "us.amazon.titan-embed-text-v2:0",
+            settings(&server.url).with_cache_dir(Some(dir.path().to_path_buf())),
+        )
+        .await
+        .unwrap(),
+    );
+    let facts = p.facts();
+    assert_eq!(facts.id, "us.amazon.titan-embed-text-v2:0");
+    assert_eq!(facts.family, Family::TitanTextV2);
+    assert_eq!(facts.dimensions, vec![256, 512, 1024]);
+    assert_eq!(facts.price_per_mtok, Some(0.02));
+    let t = texts(4);
+    p.embed(EmbedRequest::new(t.clone())).await.unwrap();
+    let first = p.usage();
+    assert_eq!((first.calls, first.texts, first.cache_misses), (4, 4, 4));
+    assert!(first.tokens > 0 && first.dollars > 0.0);
+    p.embed(EmbedRequest::new(t.clone())).await.unwrap();
+    let second = p.usage().since(&first);
+    assert_eq!((second.calls, second.cache_hits, second.texts), (0, 4, 4));
+    let app = BedrockEmbedder::connect(
+        "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
+        settings(&server.url).with_family(Some(Family::CohereV4)),
+    )
+    .await
+    .unwrap();
+    let f = app.facts();
+    assert_eq!(
+        (f.family, f.max_batch, f.default_dimensions),
+        (Family::CohereV4, 96, 1536)
+    );
+    assert!(f.id.starts_with("arn:aws:bedrock"));
+    server.shutdown().await;
+}

@@ -231,11 +231,11 @@ struct PullArgs {
 }
 
 fn parse_input_type(s: &str) -> Result<InputType, String> {
-    s.parse()
+    s.parse().map_err(String::from)
 }
 
 fn parse_output_type(s: &str) -> Result<OutputType, String> {
-    s.parse()
+    s.parse().map_err(String::from)
 }
 
 fn main() {
@@ -768,34 +768,6 @@ fn models_pull(args: PullArgs, quiet: bool) -> Result<()> {
     Ok(())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn urls_in_messages_lose_their_passwords() {
-        assert_eq!(
-            redact_urls("dispatch failure to \"http://u:pw@127.0.0.1:9/model\" (io)"),
-            "dispatch failure to \"http://***@127.0.0.1:9/model\" (io)"
-        );
-        assert_eq!(
-            redact_urls("a https://k@h/x and http://h2/y"),
-            "a https://***@h/x and http://h2/y"
-        );
-        assert_eq!(redact_urls("no url here"), "no url here");
-    }
-
-    #[test]
-    fn ranges_refuse_out_of_bounds() {
-        assert_eq!(ranged::<1, 256>("8"), Ok(8));
-        assert!(ranged::<1, 256>("0")
-            .unwrap_err()
-            .contains("choose 1 to 256"));
-        assert!(ranged::<1, 256>("100000").is_err());
-        assert!(ranged::<1, 256>("-1").is_err());
-    }
-}
-
 /// `models verify`: a full check of each model; exit 1 if any file differs.
 fn models_verify(args: VerifyArgs) -> Result<()> {
     let files = ModelFiles::from_env();
@@ -836,4 +808,32 @@ fn models_verify(args: VerifyArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_in_messages_lose_their_passwords() {
+        assert_eq!(
+            redact_urls("dispatch failure to \"http://u:pw@127.0.0.1:9/model\" (io)"),
+            "dispatch failure to \"http://***@127.0.0.1:9/model\" (io)"
+        );
+        assert_eq!(
+            redact_urls("a https://k@h/x and http://h2/y"),
+            "a https://***@h/x and http://h2/y"
+        );
+        assert_eq!(redact_urls("no url here"), "no url here");
+    }
+
+    #[test]
+    fn ranges_refuse_out_of_bounds() {
+        assert_eq!(ranged::<1, 256>("8"), Ok(8));
+        assert!(ranged::<1, 256>("0")
+            .unwrap_err()
+            .contains("choose 1 to 256"));
+        assert!(ranged::<1, 256>("100000").is_err());
+        assert!(ranged::<1, 256>("-1").is_err());
+    }
 }

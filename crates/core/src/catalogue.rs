@@ -84,6 +84,10 @@ pub struct ModelInfo {
     pub max_tokens: Option<usize>,
     /// Characters per text, where documented.
     pub max_chars: Option<usize>,
+    /// Images per call (0 for text-only models).
+    pub max_images: usize,
+    /// Bytes per image, where the model takes images.
+    pub max_image_bytes: Option<usize>,
     /// Whether the caller can ask for unnormalised vectors.
     pub normalize_option: bool,
     /// The numeric forms the model returns (`embeddingTypes` / `embeddingsByType`).
@@ -98,7 +102,56 @@ pub struct ModelInfo {
     pub notes: &'static str,
 }
 
+/// The most characters one token is taken to span when a model documents a
+/// token limit but no character limit: [`ModelInfo::max_text_chars`] is
+/// `max_tokens` times this. English averages about four characters a token;
+/// sixteen leaves room for long words, numbers and URLs, so a text over the
+/// bound is over the token limit too.
+pub const CHARS_PER_TOKEN_BOUND: usize = 16;
+
+/// The largest `InvokeModel` body Bedrock accepts, in bytes (the `Body` shape
+/// of the bedrock-runtime service model).
+pub const MAX_BODY_BYTES: usize = 25_000_000;
+
 impl ModelInfo {
+    /// The most characters one text may have: the documented character limit
+    /// where there is one, else `max_tokens` × [`CHARS_PER_TOKEN_BOUND`];
+    /// `None` when the model documents neither. A server applies it before
+    /// tokenising, so one request cannot buy unbounded work.
+    ///
+    /// ```
+    /// use embedrock_core::catalogue::{Catalogue, CHARS_PER_TOKEN_BOUND};
+    /// let v2 = Catalogue::get("amazon.titan-embed-text-v2:0").unwrap();
+    /// assert_eq!(v2.max_text_chars(), Some(50_000)); // documented
+    /// let v1 = Catalogue::get("amazon.titan-embed-text-v1").unwrap();
+    /// assert_eq!(v1.max_text_chars(), Some(8192 * CHARS_PER_TOKEN_BOUND)); // derived
+    /// ```
+    pub const fn max_text_chars(&self) -> Option<usize> {
+        match (self.max_chars, self.max_tokens) {
+            (Some(c), _) => Some(c),
+            (None, Some(t)) => Some(t.saturating_mul(CHARS_PER_TOKEN_BOUND)),
+            (None, None) => None,
+        }
+    }
+
+    /// The most characters of text one call may carry in all: every text at
+    /// [`ModelInfo::max_text_chars`], capped by Bedrock's body limit
+    /// ([`MAX_BODY_BYTES`]). The bound a server checks a whole request
+    /// against before any work.
+    pub const fn max_request_chars(&self) -> usize {
+        match self.max_text_chars() {
+            Some(per_text) => {
+                let all = per_text.saturating_mul(self.max_batch);
+                if all < MAX_BODY_BYTES {
+                    all
+                } else {
+                    MAX_BODY_BYTES
+                }
+            }
+            None => MAX_BODY_BYTES,
+        }
+    }
+
     /// Whether `dimensions` is one this model accepts.
     pub fn allows_dimensions(&self, dimensions: usize) -> bool {
         self.dimensions.contains(&dimensions)
@@ -132,144 +185,179 @@ const ALL_TYPES: &[OutputType] = &[
     OutputType::Ubinary,
 ];
 
+/// Titan Embeddings G1 - Text.
+pub const TITAN_TEXT_V1: ModelInfo = ModelInfo {
+    id: "amazon.titan-embed-text-v1",
+    aliases: &["amazon.titan-embed-text-v1:2:8k"],
+    name: "Titan Embeddings G1 - Text",
+    provider: Provider::Amazon,
+    family: Family::TitanTextV1,
+    input_modalities: TEXT,
+    dimensions: &[1536],
+    default_dimensions: 1536,
+    max_batch: 1,
+    max_tokens: Some(8192),
+    max_chars: None,
+    max_images: 0,
+    max_image_bytes: None,
+    normalize_option: false,
+    output_types: FLOAT,
+    price_per_mtok: Some(0.10),
+    batch_price_per_mtok: None,
+    price_per_image: None,
+    notes: "request takes inputText only",
+};
+
+/// Titan Text Embeddings V2.
+pub const TITAN_TEXT_V2: ModelInfo = ModelInfo {
+    id: "amazon.titan-embed-text-v2:0",
+    aliases: &["amazon.titan-embed-text-v2"],
+    name: "Titan Text Embeddings V2",
+    provider: Provider::Amazon,
+    family: Family::TitanTextV2,
+    input_modalities: TEXT,
+    dimensions: &[256, 512, 1024],
+    default_dimensions: 1024,
+    max_batch: 1,
+    max_tokens: Some(8192),
+    max_chars: Some(50_000),
+    max_images: 0,
+    max_image_bytes: None,
+    normalize_option: true,
+    output_types: FLOAT_BINARY,
+    price_per_mtok: Some(0.02),
+    batch_price_per_mtok: Some(0.01),
+    price_per_image: None,
+    notes: "on-demand quota 6,000 requests/min (unverified)",
+};
+
+/// Titan Multimodal Embeddings G1.
+pub const TITAN_MULTIMODAL: ModelInfo = ModelInfo {
+    id: "amazon.titan-embed-image-v1",
+    aliases: &["amazon.titan-embed-image-v1:0"],
+    name: "Titan Multimodal Embeddings G1",
+    provider: Provider::Amazon,
+    family: Family::TitanMultimodal,
+    input_modalities: TEXT_IMAGE,
+    dimensions: &[256, 384, 1024],
+    default_dimensions: 1024,
+    max_batch: 1,
+    max_tokens: Some(256),
+    max_chars: None,
+    max_images: 1,
+    max_image_bytes: Some(25 * 1024 * 1024),
+    normalize_option: false,
+    output_types: FLOAT,
+    price_per_mtok: Some(0.80),
+    batch_price_per_mtok: None,
+    price_per_image: Some(0.00006),
+    notes: "text limit 256 tokens per the current docs (older docs: 8,192); prices unverified",
+};
+
+/// Cohere Embed English v3.
+pub const COHERE_ENGLISH_V3: ModelInfo = ModelInfo {
+    id: "cohere.embed-english-v3",
+    aliases: &["cohere.embed-english-v3:0"],
+    name: "Embed English",
+    provider: Provider::Cohere,
+    family: Family::CohereV3,
+    input_modalities: TEXT_IMAGE,
+    dimensions: &[1024],
+    default_dimensions: 1024,
+    max_batch: 96,
+    max_tokens: Some(512),
+    max_chars: Some(2048),
+    max_images: 1,
+    max_image_bytes: Some(5 * 1024 * 1024),
+    normalize_option: false,
+    output_types: ALL_TYPES,
+    price_per_mtok: Some(0.10),
+    batch_price_per_mtok: None,
+    price_per_image: None,
+    notes: "2,048 characters per text; one image per call",
+};
+
+/// Cohere Embed Multilingual v3.
+pub const COHERE_MULTILINGUAL_V3: ModelInfo = ModelInfo {
+    id: "cohere.embed-multilingual-v3",
+    aliases: &["cohere.embed-multilingual-v3:0"],
+    name: "Embed Multilingual",
+    provider: Provider::Cohere,
+    family: Family::CohereV3,
+    input_modalities: TEXT_IMAGE,
+    dimensions: &[1024],
+    default_dimensions: 1024,
+    max_batch: 96,
+    max_tokens: Some(512),
+    max_chars: Some(2048),
+    max_images: 1,
+    max_image_bytes: Some(5 * 1024 * 1024),
+    normalize_option: false,
+    output_types: ALL_TYPES,
+    price_per_mtok: Some(0.10),
+    batch_price_per_mtok: None,
+    price_per_image: None,
+    notes: "2,048 characters per text; one image per call",
+};
+
+/// Cohere Embed v4.
+pub const COHERE_V4: ModelInfo = ModelInfo {
+    id: "cohere.embed-v4:0",
+    aliases: &["cohere.embed-v4"],
+    name: "Embed v4",
+    provider: Provider::Cohere,
+    family: Family::CohereV4,
+    input_modalities: TEXT_IMAGE,
+    dimensions: &[256, 512, 1024, 1536],
+    default_dimensions: 1536,
+    max_batch: 96,
+    max_tokens: Some(128_000),
+    max_chars: None,
+    max_images: 96,
+    max_image_bytes: Some(5 * 1024 * 1024),
+    normalize_option: false,
+    output_types: ALL_TYPES,
+    price_per_mtok: Some(0.12),
+    batch_price_per_mtok: None,
+    price_per_image: None,
+    notes: "image tokens $0.47/1M (unverified); may need an inference profile (us., eu., global.)",
+};
+
+/// The local default, all-MiniLM-L6-v2.
+pub const ALL_MINILM_L6_V2: ModelInfo = ModelInfo {
+    id: "all-minilm-l6-v2",
+    aliases: &[
+        "all-MiniLM-L6-v2",
+        "sentence-transformers/all-MiniLM-L6-v2",
+        "minilm",
+    ],
+    name: "all-MiniLM-L6-v2 (local, CPU)",
+    provider: Provider::Local,
+    family: Family::LocalBert,
+    input_modalities: TEXT,
+    dimensions: &[384],
+    default_dimensions: 384,
+    max_batch: 32,
+    max_tokens: Some(256),
+    max_chars: None,
+    max_images: 0,
+    max_image_bytes: None,
+    normalize_option: true,
+    output_types: ALL_TYPES,
+    price_per_mtok: Some(0.0),
+    batch_price_per_mtok: None,
+    price_per_image: None,
+    notes: "the offline default; longer texts are truncated at 256 tokens as sentence-transformers does",
+};
+
 static MODELS: &[ModelInfo] = &[
-    ModelInfo {
-        id: "amazon.titan-embed-text-v1",
-        aliases: &["amazon.titan-embed-text-v1:2:8k"],
-        name: "Titan Embeddings G1 - Text",
-        provider: Provider::Amazon,
-        family: Family::TitanTextV1,
-        input_modalities: TEXT,
-        dimensions: &[1536],
-        default_dimensions: 1536,
-        max_batch: 1,
-        max_tokens: Some(8192),
-        max_chars: None,
-        normalize_option: false,
-        output_types: FLOAT,
-        price_per_mtok: Some(0.10),
-        batch_price_per_mtok: None,
-        price_per_image: None,
-        notes: "request takes inputText only",
-    },
-    ModelInfo {
-        id: "amazon.titan-embed-text-v2:0",
-        aliases: &["amazon.titan-embed-text-v2"],
-        name: "Titan Text Embeddings V2",
-        provider: Provider::Amazon,
-        family: Family::TitanTextV2,
-        input_modalities: TEXT,
-        dimensions: &[256, 512, 1024],
-        default_dimensions: 1024,
-        max_batch: 1,
-        max_tokens: Some(8192),
-        max_chars: Some(50_000),
-        normalize_option: true,
-        output_types: FLOAT_BINARY,
-        price_per_mtok: Some(0.02),
-        batch_price_per_mtok: Some(0.01),
-        price_per_image: None,
-        notes: "on-demand quota 6,000 requests/min (unverified)",
-    },
-    ModelInfo {
-        id: "amazon.titan-embed-image-v1",
-        aliases: &["amazon.titan-embed-image-v1:0"],
-        name: "Titan Multimodal Embeddings G1",
-        provider: Provider::Amazon,
-        family: Family::TitanMultimodal,
-        input_modalities: TEXT_IMAGE,
-        dimensions: &[256, 384, 1024],
-        default_dimensions: 1024,
-        max_batch: 1,
-        max_tokens: Some(256),
-        max_chars: None,
-        normalize_option: false,
-        output_types: FLOAT,
-        price_per_mtok: Some(0.80),
-        batch_price_per_mtok: None,
-        price_per_image: Some(0.00006),
-        notes: "text limit 256 tokens per the current docs (older docs: 8,192); prices unverified",
-    },
-    ModelInfo {
-        id: "cohere.embed-english-v3",
-        aliases: &["cohere.embed-english-v3:0"],
-        name: "Embed English",
-        provider: Provider::Cohere,
-        family: Family::CohereV3,
-        input_modalities: TEXT_IMAGE,
-        dimensions: &[1024],
-        default_dimensions: 1024,
-        max_batch: 96,
-        max_tokens: Some(512),
-        max_chars: Some(2048),
-        normalize_option: false,
-        output_types: ALL_TYPES,
-        price_per_mtok: Some(0.10),
-        batch_price_per_mtok: None,
-        price_per_image: None,
-        notes: "2,048 characters per text; one image per call",
-    },
-    ModelInfo {
-        id: "cohere.embed-multilingual-v3",
-        aliases: &["cohere.embed-multilingual-v3:0"],
-        name: "Embed Multilingual",
-        provider: Provider::Cohere,
-        family: Family::CohereV3,
-        input_modalities: TEXT_IMAGE,
-        dimensions: &[1024],
-        default_dimensions: 1024,
-        max_batch: 96,
-        max_tokens: Some(512),
-        max_chars: Some(2048),
-        normalize_option: false,
-        output_types: ALL_TYPES,
-        price_per_mtok: Some(0.10),
-        batch_price_per_mtok: None,
-        price_per_image: None,
-        notes: "2,048 characters per text; one image per call",
-    },
-    ModelInfo {
-        id: "cohere.embed-v4:0",
-        aliases: &["cohere.embed-v4"],
-        name: "Embed v4",
-        provider: Provider::Cohere,
-        family: Family::CohereV4,
-        input_modalities: TEXT_IMAGE,
-        dimensions: &[256, 512, 1024, 1536],
-        default_dimensions: 1536,
-        max_batch: 96,
-        max_tokens: Some(128_000),
-        max_chars: None,
-        normalize_option: false,
-        output_types: ALL_TYPES,
-        price_per_mtok: Some(0.12),
-        batch_price_per_mtok: None,
-        price_per_image: None,
-        notes: "image tokens $0.47/1M (unverified); may need an inference profile (us., eu., global.)",
-    },
-    ModelInfo {
-        id: "all-minilm-l6-v2",
-        aliases: &[
-            "all-MiniLM-L6-v2",
-            "sentence-transformers/all-MiniLM-L6-v2",
-            "minilm",
-        ],
-        name: "all-MiniLM-L6-v2 (local, CPU)",
-        provider: Provider::Local,
-        family: Family::LocalBert,
-        input_modalities: TEXT,
-        dimensions: &[384],
-        default_dimensions: 384,
-        max_batch: 32,
-        max_tokens: Some(256),
-        max_chars: None,
-        normalize_option: true,
-        output_types: ALL_TYPES,
-        price_per_mtok: Some(0.0),
-        batch_price_per_mtok: None,
-        price_per_image: None,
-        notes: "the offline default; longer texts are truncated at 256 tokens as sentence-transformers does",
-    },
+    TITAN_TEXT_V1,
+    TITAN_TEXT_V2,
+    TITAN_MULTIMODAL,
+    COHERE_ENGLISH_V3,
+    COHERE_MULTILINGUAL_V3,
+    COHERE_V4,
+    ALL_MINILM_L6_V2,
 ];
 
 /// The table of known models.
@@ -286,6 +374,14 @@ impl Catalogue {
     pub const LOCAL_DEFAULT: &'static str = "all-minilm-l6-v2";
 
     /// Looks a model up by its id or an alias, ignoring ASCII case.
+    ///
+    /// ```
+    /// use embedrock_core::{Catalogue, Family};
+    /// let m = Catalogue::get("COHERE.EMBED-V4").unwrap(); // an alias, any case
+    /// assert_eq!((m.id, m.family, m.max_batch), ("cohere.embed-v4:0", Family::CohereV4, 96));
+    /// assert!(m.allows_dimensions(256) && !m.allows_dimensions(384));
+    /// assert!(Catalogue::get("gpt-4").is_none());
+    /// ```
     pub fn get(id: &str) -> Option<&'static ModelInfo> {
         MODELS.iter().find(|m| m.answers_to(id))
     }
@@ -298,6 +394,12 @@ impl Catalogue {
     /// The local models.
     pub fn local() -> impl Iterator<Item = &'static ModelInfo> {
         MODELS.iter().filter(|m| !m.is_bedrock())
+    }
+
+    /// The first row of a wire family; every row of one family shares its
+    /// limits, so this row is the family's limits.
+    pub fn family_row(family: Family) -> Option<&'static ModelInfo> {
+        MODELS.iter().find(|m| m.family == family)
     }
 
     /// The known ids, comma separated, for error messages.
@@ -326,6 +428,53 @@ mod tests {
             assert!(m.price_per_mtok.is_some(), "{id}");
         }
         assert_eq!(Catalogue::bedrock().count(), 6);
+    }
+
+    #[test]
+    fn rows_of_one_family_share_their_limits() {
+        for m in Catalogue::all() {
+            let first = Catalogue::family_row(m.family).unwrap();
+            assert_eq!(
+                (
+                    m.dimensions,
+                    m.default_dimensions,
+                    m.max_batch,
+                    m.max_tokens,
+                    m.max_chars,
+                    m.max_images,
+                    m.max_image_bytes,
+                    m.output_types
+                ),
+                (
+                    first.dimensions,
+                    first.default_dimensions,
+                    first.max_batch,
+                    first.max_tokens,
+                    first.max_chars,
+                    first.max_images,
+                    first.max_image_bytes,
+                    first.output_types
+                ),
+                "{}",
+                m.id
+            );
+        }
+    }
+
+    #[test]
+    fn work_bounds() {
+        let v1 = Catalogue::get("amazon.titan-embed-text-v1").unwrap();
+        assert_eq!(v1.max_text_chars(), Some(8192 * CHARS_PER_TOKEN_BOUND));
+        assert_eq!(v1.max_request_chars(), 8192 * CHARS_PER_TOKEN_BOUND);
+        let v3 = Catalogue::get("cohere.embed-english-v3").unwrap();
+        assert_eq!(v3.max_text_chars(), Some(2048));
+        assert_eq!(v3.max_request_chars(), 96 * 2048);
+        let v4 = Catalogue::get("cohere.embed-v4:0").unwrap();
+        assert_eq!(v4.max_request_chars(), MAX_BODY_BYTES);
+        for m in Catalogue::all() {
+            assert!(m.max_text_chars().is_some(), "{}", m.id);
+            assert!(m.max_request_chars() <= MAX_BODY_BYTES, "{}", m.id);
+        }
     }
 
     #[test]

@@ -102,6 +102,50 @@ impl Error {
     }
 }
 
+/// A name that is not one of the accepted values: an input type, an output
+/// type, a model family, a setting's value.
+///
+/// ```
+/// use embedrock_core::OutputType;
+/// let e = "bits".parse::<OutputType>().unwrap_err();
+/// assert_eq!(e.given, "bits");
+/// assert!(e.to_string().starts_with("unknown output type \"bits\""));
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {what} {given:?} (expected {expected})")]
+#[non_exhaustive]
+pub struct UnknownName {
+    /// What was being named ("input type", "family", ...).
+    pub what: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The accepted names, in words.
+    pub expected: &'static str,
+}
+
+impl UnknownName {
+    /// `given` is not a `what`; `expected` lists the accepted names.
+    pub fn new(what: &'static str, given: impl Into<String>, expected: &'static str) -> Self {
+        UnknownName {
+            what,
+            given: given.into(),
+            expected,
+        }
+    }
+}
+
+impl From<UnknownName> for String {
+    fn from(e: UnknownName) -> String {
+        e.to_string()
+    }
+}
+
+impl From<UnknownName> for Error {
+    fn from(e: UnknownName) -> Error {
+        Error::InvalidRequest(e.to_string())
+    }
+}
+
 fn join(values: &[usize]) -> String {
     values
         .iter()

@@ -18,6 +18,6 @@ pub mod util;
 
 pub use catalogue::{Catalogue, Family, Modality, ModelInfo, Provider};
 pub use embedder::{DynEmbedder, Embedder};
-pub use error::{Error, Result};
+pub use error::{Error, Result, UnknownName};
 pub use facts::{ModelFacts, Usage};
 pub use types::{EmbedRequest, EmbedResponse, InputType, OutputType, TypedEmbeddings};

@@ -28,6 +28,16 @@ pub fn norm(v: &[f32]) -> f32 {
 }
 
 /// The cosine of the angle between two vectors; 0 when either is all zeros.
+///
+/// ```
+/// use embedrock_core::math::{cosine, l2_normalize, norm};
+/// assert!((cosine(&[1.0, 0.0], &[1.0, 1.0]) - 0.5f32.sqrt()).abs() < 1e-6);
+/// assert_eq!(cosine(&[0.0, 0.0], &[1.0, 0.0]), 0.0);
+/// let mut v = vec![3.0, 4.0];
+/// l2_normalize(&mut v);
+/// assert_eq!(v, vec![0.6, 0.8]);
+/// assert!((norm(&v) - 1.0).abs() < 1e-6);
+/// ```
 pub fn cosine(a: &[f32], b: &[f32]) -> f32 {
     let d = norm(a) * norm(b);
     if d == 0.0 {
@@ -57,6 +67,12 @@ pub fn truncate_normalized(v: &mut Vec<f32>, dimensions: usize) {
 }
 
 /// Signed bytes scaled by the largest magnitude: `round(x / max|x| * 127)`.
+///
+/// ```
+/// use embedrock_core::math::{quantize_int8, quantize_uint8};
+/// assert_eq!(quantize_int8(&[0.5, -1.0, 0.0]), vec![64, -127, 0]);
+/// assert_eq!(quantize_uint8(&[0.5, -1.0, 0.0]), vec![192, 1, 128]);
+/// ```
 pub fn quantize_int8(v: &[f32]) -> Vec<i8> {
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
     if max == 0.0 {
@@ -78,6 +94,16 @@ pub fn quantize_uint8(v: &[f32]) -> Vec<u8> {
 
 /// One bit per value (1 where it is positive), packed eight to a byte, most
 /// significant bit first. The last byte is padded with zero bits.
+///
+/// ```
+/// use embedrock_core::math::{binarize, pack_bits, unpack_bits};
+/// let v = [0.3, -0.1, 0.0, 2.0, 1.0, -5.0, 0.1, 0.2, 0.9];
+/// let packed = binarize(&v);
+/// assert_eq!(packed, vec![0b1001_1011, 0b1000_0000]);
+/// let bits = unpack_bits(&packed, v.len());
+/// assert_eq!(bits, vec![1, 0, 0, 1, 1, 0, 1, 1, 1]);
+/// assert_eq!(pack_bits(&bits), packed);
+/// ```
 pub fn binarize(v: &[f32]) -> Vec<u8> {
     v.chunks(8)
         .map(|chunk| {
@@ -93,6 +119,19 @@ pub fn binarize(v: &[f32]) -> Vec<u8> {
 pub fn unpack_bits(bytes: &[u8], dimensions: usize) -> Vec<u8> {
     (0..dimensions)
         .map(|i| bytes.get(i / 8).map_or(0, |b| (b >> (7 - i % 8)) & 1))
+        .collect()
+}
+
+/// Packs one 0/1 value per dimension (Titan's binary form; any non-zero
+/// value counts as 1) into [`binarize`]'s bytes.
+pub fn pack_bits(bits: &[u8]) -> Vec<u8> {
+    bits.chunks(8)
+        .map(|chunk| {
+            chunk.iter().enumerate().fold(
+                0u8,
+                |byte, (i, b)| if *b != 0 { byte | (0x80 >> i) } else { byte },
+            )
+        })
         .collect()
 }
 

@@ -2,6 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::UnknownName;
+
 /// What the texts are for. Asymmetric models (Cohere) embed a query and a
 /// document differently; symmetric models ignore it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
@@ -39,15 +41,17 @@ impl InputType {
 }
 
 impl std::str::FromStr for InputType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "query" | "search_query" => Ok(InputType::Query),
             "document" | "search_document" => Ok(InputType::Document),
             "classification" => Ok(InputType::Classification),
             "clustering" => Ok(InputType::Clustering),
-            other => Err(format!(
-                "unknown input type {other:?} (expected query, document, classification or clustering)"
+            other => Err(UnknownName::new(
+                "input type",
+                other,
+                "query, document, classification or clustering",
             )),
         }
     }
@@ -84,7 +88,7 @@ impl OutputType {
 }
 
 impl std::str::FromStr for OutputType {
-    type Err = String;
+    type Err = UnknownName;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "float" => Ok(OutputType::Float),
@@ -92,8 +96,10 @@ impl std::str::FromStr for OutputType {
             "uint8" => Ok(OutputType::Uint8),
             "binary" => Ok(OutputType::Binary),
             "ubinary" => Ok(OutputType::Ubinary),
-            other => Err(format!(
-                "unknown output type {other:?} (expected float, int8, uint8, binary or ubinary)"
+            other => Err(UnknownName::new(
+                "output type",
+                other,
+                "float, int8, uint8, binary or ubinary",
             )),
         }
     }
@@ -104,6 +110,16 @@ impl std::str::FromStr for OutputType {
 /// Build it with [`EmbedRequest::new`] and the `with_*` setters; the defaults
 /// are the ones Bedrock uses (document input, native dimensions, normalised,
 /// float output).
+///
+/// ```
+/// use embedrock_core::{EmbedRequest, InputType, OutputType};
+/// let r = EmbedRequest::new(["what is rust?"])
+///     .with_input_type(InputType::Query)
+///     .with_dimensions(Some(256))
+///     .with_output_types(vec![OutputType::Int8]);
+/// assert_eq!((r.texts.len(), r.dimensions, r.normalize), (1, Some(256), true));
+/// assert_eq!("search_query".parse::<InputType>().unwrap(), InputType::Query);
+/// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[non_exhaustive]
 pub struct EmbedRequest {

@@ -51,8 +51,8 @@ pub enum ConfigError {
     #[error("model {0}: no backend and no default_backend")]
     NoBackend(String),
     /// An unknown family name.
-    #[error("{0}")]
-    Family(String),
+    #[error(transparent)]
+    Family(#[from] embedrock_core::UnknownName),
     /// A backend could not be opened.
     #[error("backend {name}: {message}")]
     Open {

@@ -53,6 +53,21 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// The totals as the [`embedrock_core::Usage`] every embedder reports.
+    pub fn usage(&self) -> embedrock_core::Usage {
+        let mut u = embedrock_core::Usage::default();
+        u.calls = self.calls;
+        u.texts = self.items_done;
+        u.tokens = self.tokens;
+        u.dollars = self.dollars;
+        u.retries = self.retries;
+        u.throttled = self.throttled;
+        u.cache_hits = self.cache_hits;
+        u.cache_misses = self.cache_misses;
+        u.failed = self.items_failed;
+        u
+    }
+
     /// Cache hits over lookups, 0 when there were none.
     pub fn hit_rate(&self) -> f64 {
         let n = self.cache_hits + self.cache_misses;

@@ -29,6 +29,17 @@ pub struct Entry {
     pub typed: TypedEmbeddings,
 }
 
+impl Entry {
+    /// The entry of an embedded item.
+    pub fn of(item: &super::Item) -> Self {
+        Entry {
+            vector: item.vector.clone(),
+            tokens: item.tokens,
+            typed: item.typed.clone(),
+        }
+    }
+}
+
 /// The cache directory.
 #[derive(Debug, Clone)]
 pub struct Cache {
@@ -63,7 +74,7 @@ impl Cache {
         h.update(params.to_string().as_bytes());
         h.update([0u8]);
         h.update(text.as_bytes());
-        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        embedrock_core::util::hex(&h.finalize())
     }
 
     fn path(&self, key: &str) -> PathBuf {

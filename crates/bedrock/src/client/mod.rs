@@ -12,6 +12,7 @@
 pub mod accounting;
 pub mod cache;
 pub mod config;
+mod item;
 pub mod limiter;
 pub mod models;
 pub mod provider;
@@ -22,6 +23,6 @@ pub use accounting::{Accounting, Totals};
 pub use cache::Cache;
 pub use limiter::AdaptiveLimiter;
 pub use models::{list_embedding_models, ListedModel};
-pub use provider::{load_sdk_config, BedrockEmbedder, Item, ItemError};
+pub use provider::{load_sdk_config, BedrockEmbedder, Item, ItemCode, ItemError};
 pub use retry::{CallError, RetryPolicy};
 pub use settings::{BedrockSettings, OverLong, Secret};

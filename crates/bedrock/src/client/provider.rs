@@ -17,8 +17,8 @@ use aws_sdk_bedrockruntime::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_bedrockruntime::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_bedrockruntime::primitives::Blob;
 use embedrock_core::{
-    Catalogue, EmbedRequest, EmbedResponse, Embedder, Error, Family, ModelInfo, OutputType,
-    TypedEmbeddings,
+    math, Catalogue, EmbedRequest, EmbedResponse, Embedder, Error, Family, ModelFacts, ModelInfo,
+    OutputType, TypedEmbeddings, Usage,
 };
 
 use super::accounting::{Accounting, CallTokens, Totals};
@@ -26,43 +26,10 @@ use super::cache::{Cache, Entry};
 use super::limiter::AdaptiveLimiter;
 use super::retry::CallError;
 use super::settings::{BedrockSettings, OverLong};
+use crate::headers::INPUT_TOKEN_COUNT;
 use crate::{codec, ErrorKind, ModelId};
 
-/// The header Bedrock counts input tokens in.
-pub const INPUT_TOKENS_HEADER: &str = "x-amzn-bedrock-input-token-count";
-
-/// One embedded item.
-#[derive(Debug, Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Item {
-    /// The float vector.
-    pub vector: Vec<f32>,
-    /// Input tokens counted for it (for Cohere, whose bodies carry no
-    /// counts, a call's whole count is given to its first item).
-    pub tokens: usize,
-    /// Quantised forms, one row each, when asked for.
-    pub typed: TypedEmbeddings,
-    /// Whether it came from the cache.
-    pub cached: bool,
-}
-
-/// Why one item has no vector.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("item {index}: {code}: {message} (after {attempts} attempt{})", if *attempts == 1 { "" } else { "s" })]
-#[non_exhaustive]
-pub struct ItemError {
-    /// The item's position in the request.
-    pub index: usize,
-    /// The error code: a Bedrock exception name, `InputTooLong`,
-    /// `Transport` or `Client`.
-    pub code: String,
-    /// The reason.
-    pub message: String,
-    /// Calls made for it (0 when it was refused before any call).
-    pub attempts: u32,
-    /// Whether the last error was one that may pass if tried later.
-    pub retryable: bool,
-}
+pub use super::item::{Item, ItemCode, ItemError};
 
 /// An [`Embedder`] for Amazon Bedrock's embedding models.
 #[derive(Clone)]
@@ -77,6 +44,8 @@ struct Inner {
     cache_model: String,
     family: Family,
     info: Option<&'static ModelInfo>,
+    /// The family's limits (its catalogue row).
+    limits: &'static ModelInfo,
     settings: BedrockSettings,
     limiter: Arc<AdaptiveLimiter>,
     cache: Option<Cache>,
@@ -173,7 +142,7 @@ impl Intercept for HeaderTokens {
         let n = ctx
             .response()
             .headers()
-            .get(INPUT_TOKENS_HEADER)
+            .get(INPUT_TOKEN_COUNT)
             .and_then(|v| v.trim().parse::<usize>().ok());
         if let Ok(mut slot) = self.0.lock() {
             *slot = n;
@@ -210,6 +179,10 @@ impl BedrockEmbedder {
         let info = id
             .model_info()
             .or_else(|| Catalogue::bedrock().find(|m| m.family == family));
+        let limits = codec::limits::row(family).map_err(|e| Error::UnknownModel {
+            model: model.to_string(),
+            hint: Some(e.message),
+        })?;
         let runtime = runtime_client(sdk, &settings);
         let limiter = Arc::new(AdaptiveLimiter::new(
             settings.initial_concurrency,
@@ -222,6 +195,7 @@ impl BedrockEmbedder {
                 cache_model: id.base.clone().unwrap_or_else(|| id.raw.clone()),
                 family,
                 info,
+                limits,
                 cache: settings.cache_dir.as_ref().map(Cache::new),
                 settings,
                 limiter,
@@ -255,53 +229,97 @@ impl BedrockEmbedder {
         self.inner.limiter.limit()
     }
 
-    /// Texts per call.
+    /// Texts per call (the family's catalogue row).
     pub fn batch_size(&self) -> usize {
-        match self.inner.family {
-            Family::CohereV3 | Family::CohereV4 => self.inner.info.map_or(96, |i| i.max_batch),
-            _ => 1,
-        }
+        self.inner.limits.max_batch.max(1)
+    }
+
+    /// The most characters one text may have before it counts as over-long
+    /// (the family's [`embedrock_core::ModelInfo::max_text_chars`]).
+    pub fn max_text_chars(&self) -> Option<usize> {
+        self.inner.limits.max_text_chars()
+    }
+
+    /// The size of the pieces `--chunk` cuts an over-long text into: the
+    /// character limit, and at most three characters per token of the token
+    /// limit.
+    pub fn chunk_chars(&self) -> Option<usize> {
+        let max = self.max_text_chars()?;
+        Some(
+            self.inner
+                .limits
+                .max_tokens
+                .map_or(max, |t| max.min(t.saturating_mul(3)))
+                .max(1),
+        )
     }
 
     /// Embeds every text of `request`, one result per text in input order:
     /// a vector, or the reason there is none.
     pub async fn embed_items(&self, request: &EmbedRequest) -> Vec<Result<Item, ItemError>> {
-        let inner = &self.inner;
         let n = request.texts.len();
-        let mut results: Vec<Option<Result<Item, ItemError>>> = vec![None; n];
-        let truncate = inner.settings.over_long == OverLong::Truncate;
+        let mut plan = self.plan(request);
+        let template = Arc::new(self.template(request));
+        let pending = std::mem::take(&mut plan.pending);
+        self.dispatch(pending, &template, &mut plan.results).await;
+        self.assemble(&mut plan, request);
+        plan.results.truncate(n);
+        plan.results
+            .into_iter()
+            .enumerate()
+            .map(|(i, r)| {
+                r.unwrap_or_else(|| {
+                    Err(ItemError::new(
+                        i,
+                        ItemCode::Client,
+                        "the task embedding this item stopped before it finished",
+                        0,
+                        true,
+                    ))
+                })
+            })
+            .collect()
+    }
+
+    /// The request every call is built from (texts filled in per call).
+    /// Cohere is asked for floats too when only other forms are wanted.
+    fn template(&self, request: &EmbedRequest) -> EmbedRequest {
         let mut template = request.clone();
         template.texts.clear();
-        if matches!(inner.family, Family::CohereV3 | Family::CohereV4)
+        if matches!(self.inner.family, Family::CohereV3 | Family::CohereV4)
             && !template.output_types.is_empty()
             && !template.output_types.contains(&OutputType::Float)
         {
             template.output_types.insert(0, OutputType::Float);
         }
-        let template = Arc::new(template);
+        template
+    }
 
-        // Limits, then the cache.
-        let mut pending: Vec<(usize, String, Option<String>)> = Vec::new();
+    /// Answers what the cache holds, refuses or cuts over-long texts, and
+    /// lists the texts left to send.
+    fn plan(&self, request: &EmbedRequest) -> Plan {
+        let inner = &self.inner;
+        let mut plan = Plan {
+            results: vec![None; request.texts.len()],
+            ..Plan::default()
+        };
         let (mut hits, mut misses) = (0usize, 0usize);
-        let chunking = inner.settings.over_long == OverLong::Chunk;
-        // Items cut into pieces: (item, the pieces' result slots, cache key).
-        let mut chunked: Vec<(usize, Vec<usize>, Option<String>)> = Vec::new();
         for (i, text) in request.texts.iter().enumerate() {
-            let mut text = text.clone();
             let key = inner.cache.as_ref().map(|_| {
                 Cache::key(
                     &inner.cache_model,
                     request,
                     inner.settings.over_long.as_str(),
-                    &request.texts[i],
+                    text,
                 )
             });
             if let (Some(cache), Some(k)) = (&inner.cache, &key) {
                 if let Some(e) = cache.get(k) {
                     hits += 1;
-                    results[i] = Some(Ok(Item {
+                    plan.results[i] = Some(Ok(Item {
                         vector: e.vector,
                         tokens: e.tokens,
+                        counted: false,
                         typed: e.typed,
                         cached: true,
                     }));
@@ -309,108 +327,122 @@ impl BedrockEmbedder {
                 }
                 misses += 1;
             }
-            if let Some(max) = inner.info.and_then(|m| m.max_chars) {
-                let chars = text.chars().count();
-                if chars > max {
-                    if truncate {
-                        text = text.chars().take(max).collect();
-                    } else if chunking {
-                        let size = inner
-                            .info
-                            .and_then(|m| m.max_tokens)
-                            .map_or(max, |t| max.min(t.saturating_mul(3)))
-                            .max(1);
-                        let mut slots = Vec::new();
-                        for piece in split_chars(&text, size) {
-                            slots.push(results.len());
-                            pending.push((results.len(), piece, None));
-                            results.push(None);
-                        }
-                        chunked.push((i, slots, key));
-                        continue;
-                    } else {
-                        results[i] = Some(Err(ItemError {
-                            index: i,
-                            code: "InputTooLong".into(),
-                            message: format!(
-                                "{chars} characters, the limit of {} is {max} (opt in to truncation or chunking)",
-                                inner.model_id
-                            ),
-                            attempts: 0,
-                            retryable: false,
-                        }));
-                        continue;
-                    }
-                }
-            }
-            pending.push((i, text, key));
+            self.plan_text(&mut plan, i, text, key);
         }
         inner.accounting.cache(hits, misses);
-        let refused = results.iter().filter(|r| r.is_some()).count() - hits;
+        let refused = plan.results.iter().filter(|r| r.is_some()).count() - hits;
         inner.accounting.items(hits, refused);
+        plan
+    }
 
-        // The calls.
+    /// One text that is not in the cache: sent as it is, cut, chunked, or
+    /// refused, by the over-long policy.
+    fn plan_text(&self, plan: &mut Plan, i: usize, text: &str, key: Option<String>) {
+        let inner = &self.inner;
+        let over = codec::limits::check_text(inner.limits, i, text).is_some();
+        let max = self.max_text_chars().unwrap_or(usize::MAX);
+        match (over, inner.settings.over_long) {
+            (false, _) => plan.pending.push((i, text.to_string(), key)),
+            (true, OverLong::Truncate) => {
+                plan.pending
+                    .push((i, text.chars().take(max).collect(), key));
+            }
+            (true, OverLong::Chunk) => {
+                let size = self.chunk_chars().unwrap_or(max);
+                let mut slots = Vec::new();
+                for piece in chunk_text(text, size) {
+                    slots.push((plan.results.len(), piece.chars().count()));
+                    plan.pending.push((plan.results.len(), piece, None));
+                    plan.results.push(None);
+                }
+                plan.chunked.push((i, slots, key));
+            }
+            (true, OverLong::Error) => {
+                plan.results[i] = Some(Err(ItemError::new(
+                    i,
+                    ItemCode::InputTooLong,
+                    format!(
+                        "{} characters, the limit of {} is {max} (opt in to truncation or chunking)",
+                        text.chars().count(),
+                        inner.model_id
+                    ),
+                    0,
+                    false,
+                )));
+            }
+        }
+    }
+
+    /// Sends the pending texts in batches the model takes, as many at once
+    /// as the limiter allows, and places each result at its slot. Dropping
+    /// the future stops the calls still in flight.
+    async fn dispatch(
+        &self,
+        pending: Vec<Pending>,
+        template: &Arc<EmbedRequest>,
+        results: &mut [Option<Result<Item, ItemError>>],
+    ) {
         let batch = self.batch_size().max(1);
         let mut tasks = tokio::task::JoinSet::new();
-        let mut batches = Vec::new();
         let mut rest = pending.into_iter().peekable();
         while rest.peek().is_some() {
-            batches.push(rest.by_ref().take(batch).collect::<Vec<_>>());
-        }
-        for b in batches {
-            let permit = inner.limiter.acquire().await;
+            let b: Vec<Pending> = rest.by_ref().take(batch).collect();
+            let permit = self.inner.limiter.acquire().await;
             let me = Arc::clone(&self.inner);
-            let template = Arc::clone(&template);
+            let template = Arc::clone(template);
             let indices: Vec<usize> = b.iter().map(|(i, _, _)| *i).collect();
             tasks.spawn(async move {
                 let out = me.run_batch(b, &template, permit).await;
                 (indices, out)
             });
             while let Some(done) = tasks.try_join_next() {
-                place(&mut results, done);
+                place(results, done);
             }
         }
         while let Some(done) = tasks.join_next().await {
-            place(&mut results, done);
+            place(results, done);
         }
-        for (owner, slots, key) in chunked {
-            let pieces: Vec<Option<Result<Item, ItemError>>> =
-                slots.iter().map(|&s| results[s].take()).collect();
-            let combined = inner.combine(owner, pieces, request);
+    }
+
+    /// Combines each chunked item's pieces into its result (and caches it).
+    fn assemble(&self, plan: &mut Plan, request: &EmbedRequest) {
+        let inner = &self.inner;
+        for (owner, slots, key) in std::mem::take(&mut plan.chunked) {
+            let pieces: Vec<(Option<Result<Item, ItemError>>, usize)> = slots
+                .iter()
+                .map(|&(s, chars)| (plan.results[s].take(), chars))
+                .collect();
+            let combined = combine(owner, pieces, request);
             if let (Ok(item), Some(cache), Some(key)) = (&combined, &inner.cache, &key) {
-                let _ = cache.put(
-                    key,
-                    &Entry {
-                        vector: item.vector.clone(),
-                        tokens: item.tokens,
-                        typed: item.typed.clone(),
-                    },
-                );
+                // A cache that cannot be written costs money later, not results now.
+                let _ = cache.put(key, &Entry::of(item));
             }
-            results[owner] = Some(combined);
+            plan.results[owner] = Some(combined);
         }
-        results.truncate(n);
-        results
-            .into_iter()
-            .enumerate()
-            .map(|(i, r)| {
-                r.unwrap_or_else(|| {
-                    Err(ItemError {
-                        index: i,
-                        code: "Client".into(),
-                        message: "the task embedding this item stopped before it finished".into(),
-                        attempts: 0,
-                        retryable: true,
-                    })
-                })
-            })
-            .collect()
     }
 }
 
+/// A text to send: its result slot, the text, its cache key.
+type Pending = (usize, String, Option<String>);
+
+/// The work of one [`BedrockEmbedder::embed_items`] call.
+#[derive(Default)]
+struct Plan {
+    /// One slot per input, then one per chunk piece.
+    results: Vec<Option<Result<Item, ItemError>>>,
+    /// Texts to send.
+    pending: Vec<Pending>,
+    /// Items cut into pieces.
+    chunked: Vec<Chunked>,
+}
+
+/// An item cut into pieces: its slot, its pieces' (slot, characters), its cache key.
+type Chunked = (usize, Vec<(usize, usize)>, Option<String>);
+
 /// Cuts `text` into pieces of at most `size` characters, at whitespace
 /// where there is some in the second half of a piece.
-fn split_chars(text: &str, size: usize) -> Vec<String> {
+pub fn chunk_text(text: &str, size: usize) -> Vec<String> {
+    let size = size.max(1);
     let chars: Vec<char> = text.chars().collect();
     let mut out = Vec::new();
     let mut start = 0;
@@ -445,88 +477,81 @@ fn place(
     }
 }
 
-/// `Max input tokens: M, request input token count: N` from Titan's message.
-fn token_counts(message: &str) -> Option<(usize, usize)> {
-    let num_after = |label: &str| -> Option<usize> {
-        let rest = &message[message.find(label)? + label.len()..];
-        let digits: String = rest
-            .trim_start()
-            .chars()
-            .take_while(char::is_ascii_digit)
-            .collect();
-        digits.parse().ok()
-    };
-    Some((
-        num_after("Max input tokens:")?,
-        num_after("request input token count:")?,
-    ))
+/// The weighted mean of vectors of one length (the first's).
+pub fn weighted_mean(vectors: &[&[f32]], weights: &[f64]) -> Vec<f32> {
+    let dims = vectors.first().map_or(0, |v| v.len());
+    let mut sum = vec![0f64; dims];
+    let mut total = 0f64;
+    for (v, &w) in vectors.iter().zip(weights) {
+        total += w;
+        for (s, x) in sum.iter_mut().zip(v.iter()) {
+            *s += w * f64::from(*x);
+        }
+    }
+    let total = if total > 0.0 { total } else { 1.0 };
+    sum.into_iter().map(|s| (s / total) as f32).collect()
+}
+
+/// One item's vector from its pieces (each with its character count): the
+/// mean weighted by each piece's own size — its own token count when the
+/// service counted every piece alone, else its characters — normalised
+/// when asked; tokens summed. A failed piece fails the item.
+fn combine(
+    owner: usize,
+    pieces: Vec<(Option<Result<Item, ItemError>>, usize)>,
+    request: &EmbedRequest,
+) -> Result<Item, ItemError> {
+    let total = pieces.len();
+    let mut items = Vec::with_capacity(total);
+    let mut chars = Vec::with_capacity(total);
+    for (k, (p, c)) in pieces.into_iter().enumerate() {
+        match p {
+            Some(Ok(item)) => {
+                items.push(item);
+                chars.push(c);
+            }
+            Some(Err(mut e)) => {
+                e.index = owner;
+                e.message = format!("piece {} of {total}: {}", k + 1, e.message);
+                return Err(e);
+            }
+            None => {
+                return Err(ItemError::new(
+                    owner,
+                    ItemCode::Client,
+                    format!("piece {} of {total} has no result", k + 1),
+                    0,
+                    true,
+                ))
+            }
+        }
+    }
+    let counted = items.iter().all(|i| i.counted);
+    let weights: Vec<f64> = items
+        .iter()
+        .zip(&chars)
+        .map(|(i, &c)| if counted { i.tokens } else { c }.max(1) as f64)
+        .collect();
+    let vectors: Vec<&[f32]> = items.iter().map(|i| i.vector.as_slice()).collect();
+    let mut vector = weighted_mean(&vectors, &weights);
+    if request.normalize {
+        math::l2_normalize(&mut vector);
+    }
+    let typed = TypedEmbeddings::from_floats(std::slice::from_ref(&vector), &request.output_types);
+    Ok(Item {
+        vector,
+        tokens: items.iter().map(|i| i.tokens).sum(),
+        counted,
+        typed,
+        cached: false,
+    })
 }
 
 impl Inner {
-    /// One item's vector from its pieces: the token-weighted mean,
-    /// normalised when asked; tokens summed. A failed piece fails the item.
-    fn combine(
-        &self,
-        owner: usize,
-        pieces: Vec<Option<Result<Item, ItemError>>>,
-        request: &EmbedRequest,
-    ) -> Result<Item, ItemError> {
-        let total = pieces.len();
-        let mut items = Vec::with_capacity(total);
-        for (k, p) in pieces.into_iter().enumerate() {
-            match p {
-                Some(Ok(item)) => items.push(item),
-                Some(Err(mut e)) => {
-                    e.index = owner;
-                    e.message = format!("piece {} of {total}: {}", k + 1, e.message);
-                    return Err(e);
-                }
-                None => {
-                    return Err(ItemError {
-                        index: owner,
-                        code: "Client".into(),
-                        message: format!("piece {} of {total} has no result", k + 1),
-                        attempts: 0,
-                        retryable: true,
-                    })
-                }
-            }
-        }
-        let dims = items.first().map_or(0, |i| i.vector.len());
-        let mut vector = vec![0f32; dims];
-        let mut weight_sum = 0f32;
-        for it in &items {
-            let w = it.tokens.max(1) as f32;
-            weight_sum += w;
-            for (v, x) in vector.iter_mut().zip(&it.vector) {
-                *v += w * x;
-            }
-        }
-        for v in &mut vector {
-            *v /= weight_sum.max(1.0);
-        }
-        if request.normalize {
-            let norm = vector.iter().map(|x| x * x).sum::<f32>().sqrt();
-            if norm > 0.0 {
-                for v in &mut vector {
-                    *v /= norm;
-                }
-            }
-        }
-        let typed =
-            TypedEmbeddings::from_floats(std::slice::from_ref(&vector), &request.output_types);
-        Ok(Item {
-            vector,
-            tokens: items.iter().map(|i| i.tokens).sum(),
-            typed,
-            cached: false,
-        })
-    }
-
     /// One call with its retries; one result per text.
     async fn run_batch(
         &self,
-        batch: Vec<(usize, String, Option<String>)>,
+        batch: Vec<Pending>,
         template: &EmbedRequest,
         first: super::limiter::Permit,
     ) -> Vec<Result<Item, ItemError>> {
@@ -535,29 +560,6 @@ impl Inner {
         let mut attempt = 0u32;
         let mut other_failures = 0u32;
         let mut shrinks = 0u32;
-        let truncate = self.settings.over_long == OverLong::Truncate;
-        let fail = |e: &CallError, attempts: u32| {
-            let too_long = matches!(e, CallError::Service { message, .. } if message.contains("Too many input tokens"));
-            batch
-                .iter()
-                .map(|(i, _, _)| {
-                    Err(ItemError {
-                        index: *i,
-                        code: if too_long {
-                            "InputTooLong".into()
-                        } else {
-                            e.code().to_string()
-                        },
-                        message: match e {
-                            CallError::Service { message, .. } => message.clone(),
-                            other => other.to_string(),
-                        },
-                        attempts,
-                        retryable: e.retryable(),
-                    })
-                })
-                .collect::<Vec<_>>()
-        };
         loop {
             attempt += 1;
             let p = match permit.take() {
@@ -568,103 +570,108 @@ impl Inner {
             let started = Instant::now();
             let outcome = self.call(&texts, template).await;
             drop(p);
-            match outcome {
-                Ok((response, tokens)) => {
+            let e = match outcome {
+                Ok(answer) => {
                     self.limiter.on_success(started.elapsed());
-                    self.accounting.call(tokens);
-                    self.accounting.items(batch.len(), 0);
-                    return batch
-                        .iter()
-                        .enumerate()
-                        .map(|(k, (_, _, key))| {
-                            let item = Item {
-                                vector: response.vectors.get(k).cloned().unwrap_or_default(),
-                                tokens: response.tokens.get(k).copied().unwrap_or(0),
-                                typed: row(&response.typed, k),
-                                cached: false,
-                            };
-                            if let (Some(cache), Some(key)) = (&self.cache, key) {
-                                // A cache that cannot be written costs money later, not results now.
-                                let _ = cache.put(
-                                    key,
-                                    &Entry {
-                                        vector: item.vector.clone(),
-                                        tokens: item.tokens,
-                                        typed: item.typed.clone(),
-                                    },
-                                );
-                            }
-                            Ok(item)
-                        })
-                        .collect();
+                    return self.deliver(&batch, answer, template);
                 }
-                Err(e) => {
-                    if e.is_throttle() {
-                        self.limiter.on_throttle();
-                        self.accounting.throttle();
-                    }
-                    // Titan counts tokens only on the service: cut the text in
-                    // proportion and try again (not a retry of a fault).
-                    if truncate && texts.len() == 1 && shrinks < 4 {
-                        if let CallError::Service { message, .. } = &e {
-                            if let Some((max, count)) = token_counts(message) {
-                                if count > max {
-                                    let chars = texts[0].chars().count();
-                                    let keep =
-                                        (chars as f64 * max as f64 / count as f64 * 0.95) as usize;
-                                    texts[0] = texts[0].chars().take(keep.max(1)).collect();
-                                    shrinks += 1;
-                                    attempt -= 1;
-                                    continue;
-                                }
-                            }
-                        }
-                    }
-                    if !e.is_throttle() {
-                        other_failures += 1;
-                    }
-                    let policy = &self.settings.retry;
-                    let exhausted = other_failures >= policy.max_attempts
-                        || attempt >= policy.max_throttled_attempts.max(policy.max_attempts);
-                    if !e.retryable() || exhausted {
-                        let failed = fail(&e, attempt);
-                        self.accounting.items(0, failed.len());
-                        return failed;
-                    }
-                    tokio::time::sleep(policy.backoff(attempt)).await;
-                }
+                Err(e) => e,
+            };
+            if e.is_throttle() {
+                self.limiter.on_throttle();
+                self.accounting.throttle();
             }
+            // Titan counts tokens only on the service: cut the text in
+            // proportion and try again (not a retry of a fault).
+            if shrinks < 4 && self.shrink(&mut texts, &e) {
+                shrinks += 1;
+                attempt -= 1;
+                continue;
+            }
+            if !e.is_throttle() {
+                other_failures += 1;
+            }
+            let policy = &self.settings.retry;
+            let exhausted = other_failures >= policy.max_attempts
+                || attempt >= policy.max_throttled_attempts.max(policy.max_attempts);
+            if !e.retryable() || exhausted {
+                self.accounting.items(0, batch.len());
+                return batch
+                    .iter()
+                    .map(|(i, _, _)| Err(ItemError::of_call(*i, &e, attempt)))
+                    .collect();
+            }
+            tokio::time::sleep(policy.backoff(attempt)).await;
         }
     }
 
-    /// One `InvokeModel` request.
+    /// With truncation on, a lone text the service counted too many tokens
+    /// in is cut to the share of characters that fits (with 5% to spare).
+    fn shrink(&self, texts: &mut [String], e: &CallError) -> bool {
+        let CallError::Service { message, .. } = e else {
+            return false;
+        };
+        let Some(over) = crate::TokenOverflow::parse(message) else {
+            return false;
+        };
+        if self.settings.over_long != OverLong::Truncate || over.count <= over.max {
+            return false;
+        }
+        let [text] = texts else { return false };
+        let chars = text.chars().count();
+        let keep = (chars as f64 * over.max as f64 / over.count as f64 * 0.95) as usize;
+        *text = text.chars().take(keep.max(1)).collect();
+        true
+    }
+
+    /// The items of a successful call, counted and cached.
+    fn deliver(
+        &self,
+        batch: &[Pending],
+        (response, tokens, counted): (EmbedResponse, CallTokens, bool),
+        template: &EmbedRequest,
+    ) -> Vec<Result<Item, ItemError>> {
+        self.accounting.call(tokens);
+        self.accounting.items(batch.len(), 0);
+        batch
+            .iter()
+            .enumerate()
+            .map(|(k, (_, _, key))| {
+                let item = Item {
+                    vector: response.vectors.get(k).cloned().unwrap_or_default(),
+                    tokens: response.tokens.get(k).copied().unwrap_or(0),
+                    counted,
+                    typed: keep_types(row(&response.typed, k), &template.output_types),
+                    cached: false,
+                };
+                if let (Some(cache), Some(key)) = (&self.cache, key) {
+                    // A cache that cannot be written costs money later, not results now.
+                    let _ = cache.put(key, &Entry::of(&item));
+                }
+                Ok(item)
+            })
+            .collect()
+    }
+
+    /// One `InvokeModel` request: the response, the call's token counts, and
+    /// whether the body counted each text alone.
     async fn call(
         &self,
         texts: &[String],
         template: &EmbedRequest,
-    ) -> Result<(EmbedResponse, CallTokens), CallError> {
+    ) -> Result<(EmbedResponse, CallTokens, bool), CallError> {
         let mut req = template.clone();
         req.texts = texts.to_vec();
-        let mut body =
-            codec::encode_request(self.family, &req).map_err(|e| CallError::Service {
+        let options =
+            codec::EncodeOptions::truncating(self.settings.over_long == OverLong::Truncate);
+        let body = codec::encode_request_with(self.family, &req, options).map_err(|e| {
+            CallError::Service {
                 kind: Some(e.kind),
                 code: e.kind.name().into(),
                 message: e.message,
                 status: 0,
-            })?;
-        if self.settings.over_long == OverLong::Truncate {
-            let value = match self.family {
-                Family::CohereV3 => Some("END"),
-                Family::CohereV4 => Some("RIGHT"),
-                _ => None,
-            };
-            if let Some(value) = value {
-                if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) {
-                    v["truncate"] = serde_json::Value::from(value);
-                    body = serde_json::to_vec(&v).unwrap_or(body);
-                }
             }
-        }
+        })?;
         let slot = Arc::new(Mutex::new(None));
         let sent = self
             .runtime
@@ -677,24 +684,7 @@ impl Inner {
             .interceptor(HeaderTokens(Arc::clone(&slot)))
             .send()
             .await;
-        let out = match sent {
-            Ok(out) => out,
-            Err(SdkError::ServiceError(se)) => {
-                let status = se.raw().status().as_u16();
-                let err = se.err();
-                let code = err.code().unwrap_or("UnknownError").to_string();
-                return Err(CallError::Service {
-                    kind: ErrorKind::from_name(&code),
-                    message: err.message().unwrap_or_default().to_string(),
-                    code,
-                    status,
-                });
-            }
-            Err(e @ SdkError::ConstructionFailure(_)) => {
-                return Err(CallError::Local(DisplayErrorContext(&e).to_string()))
-            }
-            Err(e) => return Err(CallError::Transport(DisplayErrorContext(&e).to_string())),
-        };
+        let out = sent.map_err(call_error)?;
         let header = slot.lock().ok().and_then(|s| *s);
         let decoded = codec::decode_response(self.family, out.body().as_ref())
             .map_err(|e| CallError::Local(format!("cannot read the answer: {}", e.message)))?;
@@ -706,15 +696,57 @@ impl Inner {
             )));
         }
         let body_tokens = decoded.tokens.as_ref().map(|t| t.iter().sum());
-        let response = decoded.into_response(&self.model_id, header);
-        Ok((
-            response,
-            CallTokens {
-                body: body_tokens,
-                header,
-            },
-        ))
+        let counted = decoded.tokens.is_some();
+        let response = decoded.into_response(&self.model_id, header, texts);
+        let tokens = CallTokens {
+            body: body_tokens,
+            header,
+        };
+        Ok((response, tokens, counted))
     }
+}
+
+/// The SDK's error as a [`CallError`].
+fn call_error(
+    e: SdkError<
+        aws_sdk_bedrockruntime::operation::invoke_model::InvokeModelError,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> CallError {
+    match e {
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let err = se.err();
+            let code = err.code().unwrap_or("UnknownError").to_string();
+            CallError::Service {
+                kind: ErrorKind::from_name(&code),
+                message: err.message().unwrap_or_default().to_string(),
+                code,
+                status,
+            }
+        }
+        e @ SdkError::ConstructionFailure(_) => {
+            CallError::Local(DisplayErrorContext(&e).to_string())
+        }
+        e => CallError::Transport(DisplayErrorContext(&e).to_string()),
+    }
+}
+
+/// Only the forms that were asked for (a Titan body's bits fill both packed forms).
+fn keep_types(mut t: TypedEmbeddings, wanted: &[OutputType]) -> TypedEmbeddings {
+    if !wanted.contains(&OutputType::Int8) {
+        t.int8 = None;
+    }
+    if !wanted.contains(&OutputType::Uint8) {
+        t.uint8 = None;
+    }
+    if !wanted.contains(&OutputType::Binary) {
+        t.binary = None;
+    }
+    if !wanted.contains(&OutputType::Ubinary) {
+        t.ubinary = None;
+    }
+    t
 }
 
 /// Row `k` of each quantised form.
@@ -780,10 +812,10 @@ impl Embedder for BedrockEmbedder {
         for r in results {
             match r {
                 Ok(item) => items.push(item),
-                Err(e) if e.code == "InputTooLong" => {
+                Err(e) if e.code == ItemCode::InputTooLong => {
                     let text = request.texts.get(e.index).map_or("", String::as_str);
                     let chars = text.chars().count();
-                    return Err(match self.inner.info.and_then(|m| m.max_chars) {
+                    return Err(match self.max_text_chars() {
                         Some(max) if chars > max => Error::InputTooLong {
                             model: self.inner.model_id.clone(),
                             index: e.index,
@@ -791,10 +823,10 @@ impl Embedder for BedrockEmbedder {
                             max,
                             unit: "characters",
                         },
-                        _ => Error::backend_msg(e.to_string()),
+                        _ => e.into(),
                     });
                 }
-                Err(e) => return Err(Error::backend_msg(e.to_string())),
+                Err(e) => return Err(e.into()),
             }
         }
         Ok(into_response(&self.inner.model_id, items))
@@ -811,6 +843,17 @@ impl Embedder for BedrockEmbedder {
     fn max_batch(&self) -> usize {
         self.batch_size() * self.inner.settings.max_concurrency.max(1)
     }
+
+    fn facts(&self) -> ModelFacts {
+        ModelFacts::from_info(
+            self.inner.model_id.clone(),
+            self.inner.info.unwrap_or(self.inner.limits),
+        )
+    }
+
+    fn usage(&self) -> Usage {
+        self.totals().usage()
+    }
 }
 
 #[cfg(test)]
@@ -818,12 +861,49 @@ mod tests {
     use super::*;
 
     #[test]
-    fn titan_token_message_is_read() {
-        assert_eq!(
-            token_counts("400 Bad Request: Too many input tokens. Max input tokens: 8192, request input token count: 9875"),
-            Some((8192, 9875))
-        );
-        assert_eq!(token_counts("Malformed input request"), None);
+    fn pieces_are_weighed_by_their_own_size() {
+        let piece = |v: Vec<f32>, tokens: usize, counted: bool| Item {
+            vector: v,
+            tokens,
+            counted,
+            typed: TypedEmbeddings::default(),
+            cached: false,
+        };
+        let request = EmbedRequest::new(["x"]).with_normalize(false);
+        // Cohere-like: the first piece carries the call's share by characters only.
+        let got = combine(
+            0,
+            vec![
+                (Some(Ok(piece(vec![1.0, 0.0], 30, false))), 100),
+                (Some(Ok(piece(vec![0.0, 1.0], 10, false))), 300),
+            ],
+            &request,
+        )
+        .unwrap();
+        assert_eq!(got.vector, vec![0.25, 0.75]);
+        assert_eq!(got.tokens, 40);
+        // Titan-like: each piece counted alone, so tokens weigh.
+        let got = combine(
+            0,
+            vec![
+                (Some(Ok(piece(vec![1.0, 0.0], 30, true))), 100),
+                (Some(Ok(piece(vec![0.0, 1.0], 10, true))), 300),
+            ],
+            &request,
+        )
+        .unwrap();
+        assert_eq!(got.vector, vec![0.75, 0.25]);
+        let failed = combine(0, vec![(None, 3)], &request).unwrap_err();
+        assert_eq!(failed.code, ItemCode::Client);
+    }
+
+    #[test]
+    fn chunks_cover_the_text() {
+        let text = "alpha beta gamma delta ".repeat(40);
+        let pieces = chunk_text(&text, 50);
+        assert!(pieces.iter().all(|p| p.chars().count() <= 50));
+        assert_eq!(pieces.concat(), text);
+        assert_eq!(chunk_text("", 5), Vec::<String>::new());
     }
 
     #[test]

@@ -80,14 +80,16 @@ impl OverLong {
 }
 
 impl std::str::FromStr for OverLong {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = embedrock_core::UnknownName;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.to_ascii_lowercase().as_str() {
             "error" | "none" => Ok(OverLong::Error),
             "truncate" | "end" | "right" => Ok(OverLong::Truncate),
             "chunk" => Ok(OverLong::Chunk),
-            other => Err(format!(
-                "unknown over-long policy {other:?} (error, truncate or chunk)"
+            other => Err(embedrock_core::UnknownName::new(
+                "over-long policy",
+                other,
+                "error, truncate or chunk",
             )),
         }
     }

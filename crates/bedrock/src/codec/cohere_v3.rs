@@ -6,28 +6,30 @@
 //! `embeddings_floats` (a plain list) when no `embedding_types` were sent and
 //! `embeddings_by_type` (a map) when they were. Always 1,024 dimensions.
 
+use embedrock_core::catalogue::COHERE_ENGLISH_V3 as ROW;
 use embedrock_core::{EmbedRequest, OutputType};
 use serde::{Deserialize, Serialize};
 
+use super::limits::output_type_names;
 use super::schema::{into_typed, parse_object, Checker};
 use super::{
-    check_data_uri, cohere_input_type, cohere_input_type_name, CohereEmbeddingType, CohereResponse,
-    Invocation, Output, COHERE_TYPES,
+    check_data_uri, cohere_input_type, cohere_input_type_name, const_limit, CohereEmbeddingType,
+    CohereResponse, EncodeOptions, Invocation, Output,
 };
 use crate::WireError;
 
-/// Output dimensions.
-pub const DIMENSIONS: usize = 1024;
+/// Output dimensions (the catalogue row's).
+pub const DIMENSIONS: usize = ROW.default_dimensions;
 /// Texts per call.
-pub const MAX_TEXTS: usize = 96;
+pub const MAX_TEXTS: usize = ROW.max_batch;
 /// Characters per text.
-pub const MAX_CHARS: usize = 2048;
+pub const MAX_CHARS: usize = const_limit(ROW.max_chars);
 /// Tokens per text.
-pub const MAX_TOKENS: usize = 512;
+pub const MAX_TOKENS: usize = const_limit(ROW.max_tokens);
 /// Images per call.
-pub const MAX_IMAGES: usize = 1;
+pub const MAX_IMAGES: usize = ROW.max_images;
 /// Bytes per image.
-pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_IMAGE_BYTES: usize = const_limit(ROW.max_image_bytes);
 
 /// `truncate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +87,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
     .string_array("texts", 0, Some(MAX_TEXTS), Some(MAX_CHARS))
     .string_array("images", 0, Some(MAX_IMAGES), None)
     .str_enum("truncate", &["NONE", "START", "END"])
-    .str_enum_array("embedding_types", COHERE_TYPES, 1);
+    .str_enum_array("embedding_types", &output_type_names(&ROW), 1);
     match (obj.contains_key("texts"), obj.contains_key("images")) {
         (true, true) => c.violation("#: only one of [texts, images] may be given".into()),
         (false, false) => c.violation("#: required key [texts] not found".into()),
@@ -94,28 +96,30 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
     c.finish()?;
     if let Some(serde_json::Value::Array(images)) = obj.get("images") {
         for img in images.iter().filter_map(|v| v.as_str()) {
-            check_data_uri(img, &["png", "jpeg", "jpg"], MAX_IMAGE_BYTES)
-                .map_err(WireError::validation)?;
+            check_data_uri(img, &["png", "jpeg", "jpg"], MAX_IMAGE_BYTES)?;
         }
     }
     into_typed(obj)
 }
 
 impl Request {
-    /// The body for an [`EmbedRequest`] of up to 96 texts.
+    /// The body for an [`EmbedRequest`] of up to 96 texts (limits are
+    /// checked by [`super::limits::validate`]).
     pub fn from_embed_request(r: &EmbedRequest) -> Result<Self, WireError> {
-        super::dims_allowed("cohere embed v3", r.dimensions, &[DIMENSIONS])?;
-        if r.texts.len() > MAX_TEXTS {
-            return Err(WireError::validation(format!(
-                "Cohere Embed v3 takes at most {MAX_TEXTS} texts per call, got {}",
-                r.texts.len()
-            )));
-        }
+        Self::from_embed_request_with(r, EncodeOptions::default())
+    }
+
+    /// As [`Request::from_embed_request`], with `truncate: END` when the
+    /// options let the model cut over-long input.
+    pub fn from_embed_request_with(
+        r: &EmbedRequest,
+        options: EncodeOptions,
+    ) -> Result<Self, WireError> {
         Ok(Request {
             texts: Some(r.texts.clone()),
             images: None,
             input_type: cohere_input_type_name(r.input_type).to_string(),
-            truncate: None,
+            truncate: options.truncate.then_some(Truncate::End),
             embedding_types: (!r.output_types.is_empty())
                 .then(|| r.output_types.iter().map(|&t| t.into()).collect()),
         })

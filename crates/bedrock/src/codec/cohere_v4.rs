@@ -8,27 +8,29 @@
 //! `embeddings_by_type` shape, as callers report the model does even when no
 //! `embedding_types` are sent; both shapes are parsed.
 
+use embedrock_core::catalogue::COHERE_V4 as ROW;
 use embedrock_core::{EmbedRequest, OutputType};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::limits::output_type_names;
 use super::schema::{into_typed, parse_object, type_name, Checker};
 use super::{
-    check_data_uri, cohere_input_type, cohere_input_type_name, CohereEmbeddingType, CohereResponse,
-    Invocation, Output, COHERE_TYPES,
+    check_data_uri, cohere_input_type, cohere_input_type_name, const_limit, CohereEmbeddingType,
+    CohereResponse, EncodeOptions, Invocation, Output,
 };
 use crate::WireError;
 
-/// The dimensions the model accepts.
-pub const DIMENSIONS: &[usize] = &[256, 512, 1024, 1536];
+/// The dimensions the model accepts (the catalogue row's).
+pub const DIMENSIONS: &[usize] = ROW.dimensions;
 /// The dimensions when none are asked for.
-pub const DEFAULT_DIMENSIONS: usize = 1536;
+pub const DEFAULT_DIMENSIONS: usize = ROW.default_dimensions;
 /// Items per call.
-pub const MAX_ITEMS: usize = 96;
+pub const MAX_ITEMS: usize = ROW.max_batch;
 /// The context length in tokens.
-pub const MAX_TOKENS: usize = 128_000;
+pub const MAX_TOKENS: usize = const_limit(ROW.max_tokens);
 /// Bytes per image.
-pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+pub const MAX_IMAGE_BYTES: usize = const_limit(ROW.max_image_bytes);
 const IMAGE_FORMATS: &[&str] = &["png", "jpeg", "jpg", "webp", "gif"];
 
 /// `truncate`.
@@ -187,8 +189,8 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
     )
     .string_array("texts", 0, Some(MAX_ITEMS), None)
     .string_array("images", 0, Some(MAX_ITEMS), None)
-    .str_enum_array("embedding_types", COHERE_TYPES, 1)
-    .int_enum("output_dimension", &[256, 512, 1024, 1536])
+    .str_enum_array("embedding_types", &output_type_names(&ROW), 1)
+    .int_enum("output_dimension", DIMENSIONS)
     .int_range("max_tokens", 1, MAX_TOKENS as i64)
     .str_enum("truncate", &["NONE", "LEFT", "RIGHT"]);
     if let Some(items) = c.array("inputs", 0, Some(MAX_ITEMS)) {
@@ -206,22 +208,25 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
     c.finish()?;
     if let Some(Value::Array(images)) = obj.get("images") {
         for img in images.iter().filter_map(Value::as_str) {
-            check_data_uri(img, IMAGE_FORMATS, MAX_IMAGE_BYTES).map_err(WireError::validation)?;
+            check_data_uri(img, IMAGE_FORMATS, MAX_IMAGE_BYTES)?;
         }
     }
     into_typed(obj)
 }
 
 impl Request {
-    /// The body for an [`EmbedRequest`] of up to 96 texts.
+    /// The body for an [`EmbedRequest`] of up to 96 texts (limits are
+    /// checked by [`super::limits::validate`]).
     pub fn from_embed_request(r: &EmbedRequest) -> Result<Self, WireError> {
-        super::dims_allowed("cohere.embed-v4:0", r.dimensions, DIMENSIONS)?;
-        if r.texts.len() > MAX_ITEMS {
-            return Err(WireError::validation(format!(
-                "Cohere Embed v4 takes at most {MAX_ITEMS} texts per call, got {}",
-                r.texts.len()
-            )));
-        }
+        Self::from_embed_request_with(r, EncodeOptions::default())
+    }
+
+    /// As [`Request::from_embed_request`], with `truncate: RIGHT` when the
+    /// options let the model cut over-long input.
+    pub fn from_embed_request_with(
+        r: &EmbedRequest,
+        options: EncodeOptions,
+    ) -> Result<Self, WireError> {
         Ok(Request {
             input_type: cohere_input_type_name(r.input_type).to_string(),
             texts: Some(r.texts.clone()),
@@ -234,7 +239,7 @@ impl Request {
             }),
             output_dimension: r.dimensions,
             max_tokens: None,
-            truncate: None,
+            truncate: options.truncate.then_some(Truncate::Right),
         })
     }
 

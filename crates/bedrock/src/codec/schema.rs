@@ -106,9 +106,13 @@ impl<'a> Checker<'a> {
     }
 
     /// An integer that must be one of `allowed`.
-    pub(crate) fn int_enum(&mut self, key: &str, allowed: &[u64]) -> &mut Self {
+    pub(crate) fn int_enum(&mut self, key: &str, allowed: &[usize]) -> &mut Self {
         if let Some(v) = self.typed(key, "Integer", |v| v.is_u64() || v.is_i64()) {
-            if !v.as_u64().is_some_and(|n| allowed.contains(&n)) {
+            if !v
+                .as_u64()
+                .and_then(|n| usize::try_from(n).ok())
+                .is_some_and(|n| allowed.contains(&n))
+            {
                 self.violations
                     .push(format!("#/{key}: {v} is not a valid enum value"));
             }

@@ -5,23 +5,24 @@
 //! image. Response `{"embedding", "inputTextTokenCount", "message"}`.
 //! The current documentation gives 256 text tokens and images up to 25 MB.
 
-use embedrock_core::{EmbedRequest, InputType};
+use embedrock_core::catalogue::TITAN_MULTIMODAL as ROW;
+use embedrock_core::{EmbedRequest, InputType, OutputType};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{into_typed, parse_object, Checker};
-use super::{check_base64, single_text, Decoded, Invocation, Output};
+use super::{check_base64, const_limit, single_text, Decoded, Invocation, Output};
 use crate::WireError;
 
 /// The model id.
-pub const MODEL_ID: &str = "amazon.titan-embed-image-v1";
-/// The dimensions the model accepts.
-pub const DIMENSIONS: &[usize] = &[256, 384, 1024];
+pub const MODEL_ID: &str = ROW.id;
+/// The dimensions the model accepts (the catalogue row's).
+pub const DIMENSIONS: &[usize] = ROW.dimensions;
 /// The dimensions when none are asked for.
-pub const DEFAULT_DIMENSIONS: usize = 1024;
+pub const DEFAULT_DIMENSIONS: usize = ROW.default_dimensions;
 /// Text tokens per call (current documentation).
-pub const MAX_TOKENS: usize = 256;
+pub const MAX_TOKENS: usize = const_limit(ROW.max_tokens);
 /// Image bytes per call.
-pub const MAX_IMAGE_BYTES: usize = 25 * 1024 * 1024;
+pub const MAX_IMAGE_BYTES: usize = const_limit(ROW.max_image_bytes);
 
 /// `embeddingConfig`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -74,7 +75,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
         inner
             .only(&["outputEmbeddingLength"])
             .required("outputEmbeddingLength")
-            .int_enum("outputEmbeddingLength", &[256, 384, 1024]);
+            .int_enum("outputEmbeddingLength", DIMENSIONS);
         if let Err(e) = inner.finish() {
             let detail = e
                 .message
@@ -85,7 +86,7 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
     }
     c.finish()?;
     if let Some(serde_json::Value::String(img)) = obj.get("inputImage") {
-        check_base64(img, MAX_IMAGE_BYTES).map_err(WireError::validation)?;
+        check_base64(img, MAX_IMAGE_BYTES)?;
     }
     into_typed(obj)
 }
@@ -93,7 +94,6 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
 impl Request {
     /// The body for one text of an [`EmbedRequest`].
     pub fn from_embed_request(r: &EmbedRequest) -> Result<Self, WireError> {
-        super::dims_allowed(MODEL_ID, r.dimensions, DIMENSIONS)?;
         Ok(Request {
             input_text: Some(single_text(r, MODEL_ID)?.to_string()),
             input_image: None,
@@ -114,7 +114,7 @@ impl Request {
                 .as_ref()
                 .map_or(DEFAULT_DIMENSIONS, |c| c.output_embedding_length),
             normalize: true,
-            output_types: Vec::new(),
+            output_types: vec![OutputType::Float],
             token_limit: Some((MAX_TOKENS, false)),
         }
     }

@@ -4,19 +4,20 @@
 //! `{"embedding": [1536 floats], "inputTextTokenCount": n}`. One text a call,
 //! 8,192 tokens, always 1,536 dimensions, always normalised.
 
-use embedrock_core::{EmbedRequest, InputType};
+use embedrock_core::catalogue::TITAN_TEXT_V1 as ROW;
+use embedrock_core::{EmbedRequest, InputType, OutputType};
 use serde::{Deserialize, Serialize};
 
 use super::schema::{into_typed, parse_object, Checker};
-use super::{single_text, Decoded, Invocation, Output};
+use super::{const_limit, single_text, Decoded, Invocation, Output};
 use crate::WireError;
 
 /// The model id.
-pub const MODEL_ID: &str = "amazon.titan-embed-text-v1";
-/// Output dimensions.
-pub const DIMENSIONS: usize = 1536;
-/// Input tokens per call.
-pub const MAX_TOKENS: usize = 8192;
+pub const MODEL_ID: &str = ROW.id;
+/// Output dimensions (the catalogue row's).
+pub const DIMENSIONS: usize = ROW.default_dimensions;
+/// Input tokens per call (the catalogue row's).
+pub const MAX_TOKENS: usize = const_limit(ROW.max_tokens);
 
 /// The request body.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,13 +50,9 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
 
 impl Request {
     /// The body for one text of an [`EmbedRequest`].
+    /// Dimensions, normalisation and output types are checked by
+    /// [`super::limits::validate`] against the catalogue row.
     pub fn from_embed_request(r: &EmbedRequest) -> Result<Self, WireError> {
-        super::dims_allowed(MODEL_ID, r.dimensions, &[DIMENSIONS])?;
-        if !r.normalize {
-            return Err(WireError::validation(format!(
-                "{MODEL_ID} always returns normalised vectors"
-            )));
-        }
         Ok(Request {
             input_text: single_text(r, MODEL_ID)?.to_string(),
         })
@@ -69,7 +66,7 @@ impl Request {
             input_type: InputType::Document,
             dimensions: DIMENSIONS,
             normalize: true,
-            output_types: Vec::new(),
+            output_types: vec![OutputType::Float],
             token_limit: Some((MAX_TOKENS, false)),
         }
     }

@@ -7,23 +7,25 @@
 //! even when it was not asked for. Binary vectors hold one 0/1 per dimension.
 //! Limits: 8,192 tokens or 50,000 characters; longer input fails.
 
-use embedrock_core::{math, EmbedRequest, InputType, OutputType};
+use embedrock_core::catalogue::TITAN_TEXT_V2 as ROW;
+use embedrock_core::{math, EmbedRequest, InputType, OutputType, TypedEmbeddings};
 use serde::{Deserialize, Serialize};
 
+use super::limits::output_type_names;
 use super::schema::{into_typed, parse_object, Checker};
-use super::{single_text, Decoded, Invocation, Output};
+use super::{const_limit, single_text, Decoded, Invocation, Output};
 use crate::WireError;
 
 /// The model id.
-pub const MODEL_ID: &str = "amazon.titan-embed-text-v2:0";
-/// The dimensions the model accepts.
-pub const DIMENSIONS: &[usize] = &[256, 512, 1024];
+pub const MODEL_ID: &str = ROW.id;
+/// The dimensions the model accepts (the catalogue row's).
+pub const DIMENSIONS: &[usize] = ROW.dimensions;
 /// The dimensions when none are asked for.
-pub const DEFAULT_DIMENSIONS: usize = 1024;
+pub const DEFAULT_DIMENSIONS: usize = ROW.default_dimensions;
 /// Input tokens per call.
-pub const MAX_TOKENS: usize = 8192;
+pub const MAX_TOKENS: usize = const_limit(ROW.max_tokens);
 /// Input characters per call.
-pub const MAX_CHARS: usize = 50_000;
+pub const MAX_CHARS: usize = const_limit(ROW.max_chars);
 
 /// A value of `embeddingTypes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,31 +85,34 @@ pub fn decode_request(body: &[u8]) -> Result<Request, WireError> {
         .only(&["inputText", "dimensions", "normalize", "embeddingTypes"])
         .required("inputText")
         .string("inputText", 1, Some(MAX_CHARS))
-        .int_enum("dimensions", &[256, 512, 1024])
+        .int_enum("dimensions", DIMENSIONS)
         .boolean("normalize")
-        .str_enum_array("embeddingTypes", &["float", "binary"], 1)
+        .str_enum_array("embeddingTypes", &output_type_names(&ROW), 1)
         .finish()?;
     into_typed(obj)
 }
 
 impl Request {
     /// The body for one text of an [`EmbedRequest`].
+    /// Binary and ubinary are both asked as `binary` (the client packs the
+    /// bits); other output types are refused by [`super::limits::validate`].
     pub fn from_embed_request(r: &EmbedRequest) -> Result<Self, WireError> {
-        super::dims_allowed(MODEL_ID, r.dimensions, DIMENSIONS)?;
         let mut types = Vec::new();
         for t in &r.output_types {
-            match t {
-                OutputType::Float => types.push(EmbeddingType::Float),
-                OutputType::Binary | OutputType::Ubinary => types.push(EmbeddingType::Binary),
+            let wire = match t {
+                OutputType::Float => EmbeddingType::Float,
+                OutputType::Binary | OutputType::Ubinary => EmbeddingType::Binary,
                 other => {
-                    return Err(WireError::validation(format!(
-                        "{MODEL_ID} returns float and binary vectors only, not {}",
+                    return Err(WireError::malformed(&[format!(
+                        "#/embeddingTypes: {} is not a valid enum value",
                         other.as_str()
-                    )))
+                    )]))
                 }
+            };
+            if !types.contains(&wire) {
+                types.push(wire);
             }
         }
-        types.dedup();
         Ok(Request {
             input_text: single_text(r, MODEL_ID)?.to_string(),
             dimensions: r.dimensions,
@@ -160,13 +165,23 @@ impl Request {
 }
 
 impl Response {
-    /// What a client gets out of it.
+    /// What a client gets out of it: the float vector, and the binary
+    /// vector both as sent (one 0/1 per dimension) and packed eight to a
+    /// byte as `binary` and `ubinary`.
     pub fn into_decoded(self) -> Decoded {
+        let bits = self.embeddings_by_type.binary;
+        let packed = bits.as_ref().map(|b| math::pack_bits(b));
         Decoded {
             vectors: vec![self.embedding],
-            bits: self.embeddings_by_type.binary.map(|b| vec![b]),
+            typed: TypedEmbeddings {
+                binary: packed
+                    .as_ref()
+                    .map(|p| vec![p.iter().map(|&b| b as i8).collect()]),
+                ubinary: packed.map(|p| vec![p]),
+                ..TypedEmbeddings::default()
+            },
+            bits: bits.map(|b| vec![b]),
             tokens: Some(vec![self.input_text_token_count]),
-            ..Decoded::default()
         }
     }
 }
