@@ -51,7 +51,7 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         h.insert(
-            "x-amzn-ErrorType",
+            embedrock_bedrock::headers::ERROR_TYPE,
             HeaderValue::from_static(self.0.kind.name()),
         );
         r.extensions_mut().insert(ErrorType(self.0.kind.name()));

@@ -11,7 +11,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
-use embedrock_bedrock::{decode_request, ErrorKind, FamilyRequest, Output, WireError};
+use embedrock_bedrock::{decode_request, headers, ErrorKind, FamilyRequest, Output, WireError};
 use embedrock_core::{DynEmbedder, EmbedRequest};
 
 use crate::error::{from_core, ApiError};
@@ -178,10 +178,10 @@ pub(crate) async fn invoke(
     )
         .into_response();
     let h = r.headers_mut();
-    h.insert("X-Amzn-Bedrock-Input-Token-Count", HeaderValue::from(total));
-    h.insert("X-Amzn-Bedrock-Output-Token-Count", HeaderValue::from(0));
+    h.insert(headers::INPUT_TOKEN_COUNT, HeaderValue::from(total));
+    h.insert(headers::OUTPUT_TOKEN_COUNT, HeaderValue::from(0));
     h.insert(
-        "X-Amzn-Bedrock-Invocation-Latency",
+        headers::INVOCATION_LATENCY,
         HeaderValue::from(started.elapsed().as_millis() as u64),
     );
     r.extensions_mut().insert(InputTokens(total));

@@ -1,13 +1,13 @@
 //! Bounds on the work one request can ask for, checked before any work
 //! starts, and admission control over the work of all requests.
 //!
-//! Character caps per text: where Bedrock documents one (Titan Text v2
-//! 50,000; Cohere v3 2,048) the codec applies it. Where it documents only a
-//! token limit, the cap is derived from that limit at Titan v2's documented
-//! ratio (50,000 characters for 8,192 tokens, about 6.1 characters a token):
-//! Titan Text v1 50,000 (8,192 tokens), Titan Multimodal 50,000 (the larger
-//! of its two documented limits, 8,192 tokens), Cohere v4 781,250 (128,000
-//! tokens), and the OpenAI route 50,000 (OpenAI's 8,192 tokens an input).
+//! Character caps per text come from the catalogue row of the route's family
+//! ([`ModelInfo::max_text_chars`]): the documented character limit where
+//! Bedrock gives one (Titan Text v2 50,000; Cohere v3 2,048), else the token
+//! limit times [`embedrock_core::catalogue::CHARS_PER_TOKEN_BOUND`] (Titan
+//! Text v1 131,072; Titan Multimodal 4,096; Cohere v4 2,048,000). The codec
+//! applies the same caps when it decodes a body; checking them here again is
+//! what bounds the OpenAI route, whose cap is 50,000 characters an input.
 //! Every request is also bounded by `max_request_chars` over all its texts
 //! and by `max_body_bytes`.
 //!
@@ -21,29 +21,24 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use embedrock_bedrock::{ErrorKind, WireError};
-use embedrock_core::Family;
+use embedrock_core::{Catalogue, Family, ModelInfo};
 use serde::Serialize;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// Characters per text at Titan v2's documented ratio of 50,000 for 8,192 tokens.
-fn chars_for_tokens(tokens: usize) -> usize {
-    tokens.saturating_mul(50_000) / 8_192
-}
-
-/// The most characters one text may have on a family's route.
+/// The most characters one text may have on a family's route: its catalogue
+/// row's bound (rows of one family share their limits).
 pub fn max_chars_per_text(family: Family) -> usize {
-    match family {
-        Family::TitanTextV1 | Family::TitanTextV2 | Family::TitanMultimodal => 50_000,
-        Family::CohereV3 => 2_048,
-        Family::CohereV4 => chars_for_tokens(128_000),
-        _ => OPENAI_MAX_CHARS_PER_INPUT,
-    }
+    Catalogue::all()
+        .iter()
+        .find(|m| m.family == family)
+        .and_then(ModelInfo::max_text_chars)
+        .unwrap_or(OPENAI_MAX_CHARS_PER_INPUT)
 }
 
 /// The most inputs one `/v1/embeddings` request may carry (OpenAI's limit).
 pub const OPENAI_MAX_INPUTS: usize = 2048;
 /// The most characters one `/v1/embeddings` input may have (OpenAI's 8,192
-/// tokens at the ratio above).
+/// tokens at about six characters a token).
 pub const OPENAI_MAX_CHARS_PER_INPUT: usize = 50_000;
 
 /// A text or a request over its character cap.
@@ -187,9 +182,12 @@ mod tests {
 
     #[test]
     fn derived_caps() {
-        assert_eq!(max_chars_per_text(Family::TitanTextV1), 50_000);
+        assert_eq!(max_chars_per_text(Family::TitanTextV1), 131_072);
+        assert_eq!(max_chars_per_text(Family::TitanTextV2), 50_000);
+        assert_eq!(max_chars_per_text(Family::TitanMultimodal), 4_096);
         assert_eq!(max_chars_per_text(Family::CohereV3), 2_048);
-        assert_eq!(max_chars_per_text(Family::CohereV4), 781_250);
+        assert_eq!(max_chars_per_text(Family::CohereV4), 2_048_000);
+        assert_eq!(max_chars_per_text(Family::LocalBert), 256 * 16);
     }
 
     #[test]

@@ -165,7 +165,9 @@ async fn outer_frame(State(st): State<AppState>, mut req: Request, next: Next) -
     req.extensions_mut().insert(RequestId(rid.clone()));
     let mut response = next.run(req).await;
     if let Ok(v) = HeaderValue::from_str(&rid) {
-        response.headers_mut().insert("x-amzn-RequestId", v);
+        response
+            .headers_mut()
+            .insert(embedrock_bedrock::headers::REQUEST_ID, v);
     }
     if st.options.access_log {
         access_log(&rid, &method, &path, &response, started.elapsed());
