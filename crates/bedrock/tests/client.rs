@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use embedrock_bedrock::client::{BedrockEmbedder, BedrockSettings, OverLong, RetryPolicy};
 use embedrock_core::{DynEmbedder, EmbedRequest, Embedder, Family};
-use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap, ServerConfig};
-use tokio::sync::oneshot;
+use embedrock_server::testing::TestServer;
+use embedrock_server::{AuthConfig, AuthMode, FaultConfig, ModelMap};
 
 const KEY: &str = "AKIDTEST";
 const SECRET: &str = "dummy-secret";
@@ -30,31 +30,15 @@ fn local() -> DynEmbedder {
         .clone()
 }
 
-struct Server {
-    url: String,
-    state: AppState,
-    stop: Option<oneshot::Sender<()>>,
-    done: tokio::task::JoinHandle<()>,
-}
-
-impl Server {
-    async fn shutdown(mut self) {
-        if let Some(s) = self.stop.take() {
-            let _ = s.send(());
-        }
-        let _ = (&mut self.done).await;
-    }
-
-    fn requests(&self) -> u64 {
-        self.state.faults.counters().requests
-    }
+/// How many requests the server has answered.
+fn requests(server: &TestServer) -> u64 {
+    server.state().faults.counters().requests
 }
 
 /// A server that checks SigV4 signatures (and accepts one API key), with
 /// these faults.
-async fn start(faults: FaultConfig) -> Server {
-    let mut config = ServerConfig::default();
-    config.access_log = false;
+async fn start(faults: FaultConfig) -> TestServer {
+    let mut config = embedrock_server::testing::quiet_config();
     config.auth = AuthConfig::new(AuthMode::Any)
         .with_credential(KEY, SECRET)
         .with_api_key(API_KEY);
@@ -67,26 +51,7 @@ async fn start(faults: FaultConfig) -> Server {
             "all-minilm-l6-v2",
         )
         .unwrap();
-    let state = AppState::new(models, config);
-    let app = embedrock_server::router(state.clone());
-    let listening = embedrock_server::Listening::bind("127.0.0.1", 0)
-        .await
-        .unwrap();
-    let url = format!("http://{}", listening.addr);
-    let (tx, rx) = oneshot::channel::<()>();
-    let done = tokio::spawn(async move {
-        embedrock_server::serve(listening, app, None, async {
-            let _ = rx.await;
-        })
-        .await
-        .unwrap();
-    });
-    Server {
-        url,
-        state,
-        stop: Some(tx),
-        done,
-    }
+    TestServer::start(models, config).await.unwrap()
 }
 
 fn settings(url: &str) -> BedrockSettings {
@@ -163,7 +128,7 @@ async fn every_family_and_id_form_over_sigv4() {
         ),
     ];
     for (model, family, dims) in cases {
-        let p = BedrockEmbedder::connect(model, settings(&server.url).with_family(family))
+        let p = BedrockEmbedder::connect(model, settings(server.url()).with_family(family))
             .await
             .unwrap();
         let r = p.embed(EmbedRequest::new(t.clone())).await.unwrap();
@@ -187,7 +152,7 @@ async fn every_family_and_id_form_over_sigv4() {
         assert_eq!(totals.calls, calls, "{model}");
     }
     // Titan v2's options reach the wire.
-    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(server.url()))
         .await
         .unwrap();
     let r = p
@@ -203,12 +168,12 @@ async fn every_family_and_id_form_over_sigv4() {
     // An opaque id without a family hint is refused up front.
     let e = BedrockEmbedder::connect(
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
-        settings(&server.url),
+        settings(server.url()),
     )
     .await
     .unwrap_err();
     assert!(e.to_string().contains("family"), "{e}");
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -216,7 +181,7 @@ async fn wrong_secret_and_api_keys() {
     let server = start(FaultConfig::default()).await;
     let bad = BedrockEmbedder::connect(
         "amazon.titan-embed-text-v2:0",
-        settings(&server.url).with_keys(KEY, "not-the-secret"),
+        settings(server.url()).with_keys(KEY, "not-the-secret"),
     )
     .await
     .unwrap();
@@ -231,7 +196,7 @@ async fn wrong_secret_and_api_keys() {
     // A Bedrock API key, as `Authorization: Bearer`.
     let mut s = BedrockSettings::default()
         .with_region("us-east-1")
-        .with_endpoint_url(&server.url)
+        .with_endpoint_url(server.url())
         .with_api_key(API_KEY);
     s.access_key_id = None;
     let p = BedrockEmbedder::connect("cohere.embed-english-v3", s)
@@ -240,7 +205,7 @@ async fn wrong_secret_and_api_keys() {
     assert!(!format!("{p:?}").contains(API_KEY));
     let r = p.embed(EmbedRequest::new(["x"])).await.unwrap();
     assert_eq!(r.vectors.len(), 1);
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -255,7 +220,7 @@ async fn throttling_backs_off_and_loses_nothing() {
     let t = texts(360);
     let p = BedrockEmbedder::connect(
         "amazon.titan-embed-text-v2:0",
-        settings(&server.url)
+        settings(server.url())
             .with_concurrency(16, 32)
             .with_retry(fast_retries(20)),
     )
@@ -273,14 +238,14 @@ async fn throttling_backs_off_and_loses_nothing() {
     assert_eq!(totals.calls, 360);
     assert_eq!(totals.items_done, 360);
     assert_eq!(totals.attempts, totals.calls + totals.retries);
-    assert_eq!(totals.attempts, server.requests(), "every attempt counted");
+    assert_eq!(totals.attempts, requests(&server), "every attempt counted");
     assert!(totals.retries <= 360 * 99, "retries bounded: {totals:?}");
     assert!(
         p.concurrency() < 32,
         "the limit came down: {}",
         p.concurrency()
     );
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -294,14 +259,15 @@ async fn bursts_of_5xx_and_model_not_ready_are_retried() {
         max_ms: 20,
     });
     let server = start(faults).await;
-    let before = server.state.faults.counters();
+    let before = server.state().faults.counters();
     assert_eq!(before.requests, 0);
     let t = texts(120);
     let mut retries = 0;
     for model in ["amazon.titan-embed-text-v2:0", "cohere.embed-v4:0"] {
-        let p = BedrockEmbedder::connect(model, settings(&server.url).with_retry(fast_retries(20)))
-            .await
-            .unwrap();
+        let p =
+            BedrockEmbedder::connect(model, settings(server.url()).with_retry(fast_retries(20)))
+                .await
+                .unwrap();
         let mut req = EmbedRequest::new(t.clone());
         if model.starts_with("cohere") {
             req = req.with_dimensions(Some(512));
@@ -314,10 +280,10 @@ async fn bursts_of_5xx_and_model_not_ready_are_retried() {
         assert!(totals.attempts <= totals.calls * 20, "{model}: {totals:?}");
     }
     assert!(retries > 0);
-    let c = server.state.faults.counters();
+    let c = server.state().faults.counters();
     assert!(c.internal_errors + c.unavailable > 0, "{c:?}");
     assert!(c.not_ready > 0, "{c:?}");
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -328,7 +294,7 @@ async fn retries_stop_at_the_limit_and_failures_keep_their_place() {
     let server = start(faults).await;
     let p = BedrockEmbedder::connect(
         "amazon.titan-embed-text-v2:0",
-        settings(&server.url).with_retry(fast_retries(3)),
+        settings(server.url()).with_retry(fast_retries(3)),
     )
     .await
     .unwrap();
@@ -342,10 +308,10 @@ async fn retries_stop_at_the_limit_and_failures_keep_their_place() {
         assert!(e.retryable);
         assert!(e.to_string().starts_with(&format!("item {i}: ")), "{e}");
     }
-    assert_eq!(server.requests(), 15, "exactly three attempts per item");
+    assert_eq!(requests(&server), 15, "exactly three attempts per item");
     let e = p.embed(EmbedRequest::new(["x"])).await.unwrap_err();
     assert!(e.to_string().contains("item 0"), "{e}");
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -358,7 +324,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
         long_cohere.clone(),
         "short two".into(),
     ];
-    let p = BedrockEmbedder::connect("cohere.embed-english-v3", settings(&server.url))
+    let p = BedrockEmbedder::connect("cohere.embed-english-v3", settings(server.url()))
         .await
         .unwrap();
     let items = p.embed_items(&EmbedRequest::new(batch.clone())).await;
@@ -378,7 +344,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     );
     let p = BedrockEmbedder::connect(
         "cohere.embed-english-v3",
-        settings(&server.url).with_over_long(OverLong::Truncate),
+        settings(server.url()).with_over_long(OverLong::Truncate),
     )
     .await
     .unwrap();
@@ -393,7 +359,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     // Chunking: two pieces of at most 1,536 characters, one vector.
     let p = BedrockEmbedder::connect(
         "cohere.embed-english-v3",
-        settings(&server.url).with_over_long(OverLong::Chunk),
+        settings(server.url()).with_over_long(OverLong::Chunk),
     )
     .await
     .unwrap();
@@ -415,7 +381,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     );
 
     // Titan v2: 50,000 characters at most.
-    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(server.url()))
         .await
         .unwrap();
     let items = p
@@ -434,7 +400,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     assert!(e.message.contains("60000 characters"), "{e}");
     let p = BedrockEmbedder::connect(
         "amazon.titan-embed-text-v2:0",
-        settings(&server.url).with_over_long(OverLong::Truncate),
+        settings(server.url()).with_over_long(OverLong::Truncate),
     )
     .await
     .unwrap();
@@ -444,7 +410,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     // Under 50,000 characters but over 8,192 tokens: only the service can
     // tell, with "Too many input tokens"; truncation retries shorter.
     let many_tokens = "word ".repeat(9_000);
-    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(server.url()))
         .await
         .unwrap();
     let items = p
@@ -455,7 +421,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
     assert!(e.message.contains("Max input tokens: 8192"), "{e}");
     let p = BedrockEmbedder::connect(
         "amazon.titan-embed-text-v2:0",
-        settings(&server.url).with_over_long(OverLong::Truncate),
+        settings(server.url()).with_over_long(OverLong::Truncate),
     )
     .await
     .unwrap();
@@ -466,7 +432,7 @@ async fn over_long_input_is_named_or_truncated_on_request() {
         0,
         "a shorter retry is not a fault retry"
     );
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -477,7 +443,7 @@ async fn the_cache_pays_once_across_runs_and_concurrent_users() {
     let make = || {
         BedrockEmbedder::connect(
             "amazon.titan-embed-text-v2:0",
-            settings(&server.url).with_cache_dir(Some(dir.path().to_path_buf())),
+            settings(server.url()).with_cache_dir(Some(dir.path().to_path_buf())),
         )
     };
     // Two users filling one cache at once.
@@ -487,7 +453,7 @@ async fn the_cache_pays_once_across_runs_and_concurrent_users() {
         b.embed(EmbedRequest::new(t.clone()))
     );
     assert_eq!(ra.unwrap().vectors, rb.unwrap().vectors);
-    let paid = server.requests();
+    let paid = requests(&server);
     assert!(paid >= 40);
     // A second run: everything from the cache, nothing sent.
     let c = make().await.unwrap();
@@ -497,35 +463,35 @@ async fn the_cache_pays_once_across_runs_and_concurrent_users() {
     assert_eq!((totals.cache_hits, totals.cache_misses), (40, 0));
     assert!((totals.hit_rate() - 1.0).abs() < 1e-12);
     assert_eq!(totals.calls, 0);
-    assert_eq!(server.requests(), paid);
+    assert_eq!(requests(&server), paid);
     // Other parameters are other entries.
     let r = c
         .embed(EmbedRequest::new(t[..3].to_vec()).with_dimensions(Some(256)))
         .await
         .unwrap();
     assert_eq!(r.vectors[0].len(), 256);
-    assert_eq!(server.requests(), paid + 3);
-    server.shutdown().await;
+    assert_eq!(requests(&server), paid + 3);
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
 async fn lists_embedding_models() {
     let server = start(FaultConfig::default()).await;
-    let all = embedrock_bedrock::client::list_embedding_models(&settings(&server.url), None)
+    let all = embedrock_bedrock::client::list_embedding_models(&settings(server.url()), None)
         .await
         .unwrap();
     let ids: Vec<&str> = all.iter().map(|m| m.model_id.as_str()).collect();
     assert!(ids.contains(&"amazon.titan-embed-text-v2:0"), "{ids:?}");
     assert!(ids.contains(&"cohere.embed-english-v3"), "{ids:?}");
     let cohere =
-        embedrock_bedrock::client::list_embedding_models(&settings(&server.url), Some("Cohere"))
+        embedrock_bedrock::client::list_embedding_models(&settings(server.url()), Some("Cohere"))
             .await
             .unwrap();
     assert!(!cohere.is_empty());
     assert!(cohere
         .iter()
         .all(|m| m.provider.as_deref() == Some("Cohere")));
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -533,7 +499,7 @@ async fn every_output_type_reaches_the_response() {
     use embedrock_core::{math, OutputType, TypedEmbeddings};
     let server = start(FaultConfig::default()).await;
     let t = texts(3);
-    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(&server.url))
+    let p = BedrockEmbedder::connect("amazon.titan-embed-text-v2:0", settings(server.url()))
         .await
         .unwrap();
     for types in [
@@ -567,7 +533,7 @@ async fn every_output_type_reaches_the_response() {
         OutputType::Ubinary,
     ];
     for model in ["cohere.embed-english-v3", "cohere.embed-v4:0"] {
-        let p = BedrockEmbedder::connect(model, settings(&server.url))
+        let p = BedrockEmbedder::connect(model, settings(server.url()))
             .await
             .unwrap();
         let r = p
@@ -580,7 +546,7 @@ async fn every_output_type_reaches_the_response() {
         assert_eq!(r.typed, want, "{model}");
         assert_eq!(r.typed.int8.as_ref().unwrap().len(), t.len());
     }
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -594,11 +560,11 @@ async fn chunked_cohere_is_the_size_weighted_mean_of_its_pieces() {
     );
     let chunker = BedrockEmbedder::connect(
         "cohere.embed-english-v3",
-        settings(&server.url).with_over_long(OverLong::Chunk),
+        settings(server.url()).with_over_long(OverLong::Chunk),
     )
     .await
     .unwrap();
-    let plain = BedrockEmbedder::connect("cohere.embed-english-v3", settings(&server.url))
+    let plain = BedrockEmbedder::connect("cohere.embed-english-v3", settings(server.url()))
         .await
         .unwrap();
     let pieces = chunk_text(&long, chunker.chunk_chars().unwrap());
@@ -625,7 +591,7 @@ async fn chunked_cohere_is_the_size_weighted_mean_of_its_pieces() {
     // Per-item shares add up to exactly what was billed.
     assert_eq!(whole.tokens[0] as u64, chunker.totals().tokens);
     assert_eq!(parts.total_tokens() as u64, plain.totals().tokens);
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }
 
 #[tokio::test]
@@ -635,7 +601,7 @@ async fn the_embedder_reports_its_facts_and_usage() {
     let p: DynEmbedder = Arc::new(
         BedrockEmbedder::connect(
             "us.amazon.titan-embed-text-v2:0",
-            settings(&server.url).with_cache_dir(Some(dir.path().to_path_buf())),
+            settings(server.url()).with_cache_dir(Some(dir.path().to_path_buf())),
         )
         .await
         .unwrap(),
@@ -655,7 +621,7 @@ async fn the_embedder_reports_its_facts_and_usage() {
     assert_eq!((second.calls, second.cache_hits, second.texts), (0, 4, 4));
     let app = BedrockEmbedder::connect(
         "arn:aws:bedrock:us-east-1:123456789012:application-inference-profile/abc123",
-        settings(&server.url).with_family(Some(Family::CohereV4)),
+        settings(server.url()).with_family(Some(Family::CohereV4)),
     )
     .await
     .unwrap();
@@ -665,5 +631,5 @@ async fn the_embedder_reports_its_facts_and_usage() {
         (Family::CohereV4, 96, 1536)
     );
     assert!(f.id.starts_with("arn:aws:bedrock"));
-    server.shutdown().await;
+    server.stop().await.unwrap();
 }

@@ -174,24 +174,7 @@ impl Model {
 
     /// The work done so far.
     pub fn usage(&self) -> Usage {
-        let own = self.embedder.usage();
-        match &self.bedrock {
-            Some(p) if own == Usage::default() => {
-                let t = p.totals();
-                let mut u = Usage::default();
-                u.calls = t.calls;
-                u.texts = t.items_done + t.items_failed;
-                u.tokens = t.tokens;
-                u.dollars = t.dollars;
-                u.retries = t.retries;
-                u.throttled = t.throttled;
-                u.cache_hits = t.cache_hits;
-                u.cache_misses = t.cache_misses;
-                u.failed = t.items_failed;
-                u
-            }
-            _ => own,
-        }
+        self.embedder.usage()
     }
 
     /// The `totals` of a JSON document: the Bedrock client's own totals

@@ -7,7 +7,8 @@ use std::path::Path;
 use std::process::{Command, Output};
 use std::sync::{Arc, OnceLock};
 
-use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap, ServerConfig};
+use embedrock_server::testing::TestServer;
+use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap};
 
 struct Server {
     url: String,
@@ -24,27 +25,23 @@ fn server() -> &'static Server {
             rt.block_on(async move {
                 let local: embedrock_core::DynEmbedder =
                     Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
-                let mut config = ServerConfig::default();
-                config.access_log = false;
+                let mut config = embedrock_server::testing::quiet_config();
                 config.auth =
                     AuthConfig::new(AuthMode::Sigv4).with_credential("AKIDTEST", "dummy-secret");
                 let mut faults = FaultConfig::default();
                 faults.error_rate = 0.2;
                 faults.seed = 11;
                 config.faults = faults;
-                let state = AppState::new(ModelMap::catalogue("all-minilm-l6-v2", local), config);
-                let app = embedrock_server::router(state.clone());
-                let listening = embedrock_server::Listening::bind("127.0.0.1", 0)
-                    .await
-                    .unwrap();
+                let models = ModelMap::catalogue("all-minilm-l6-v2", local);
+                let running = TestServer::start(models, config).await.unwrap();
                 tx.send(Server {
-                    url: format!("http://{}", listening.addr),
-                    state,
+                    url: running.url().to_string(),
+                    state: running.state().clone(),
                 })
                 .unwrap();
-                embedrock_server::serve(listening, app, None, std::future::pending())
-                    .await
-                    .unwrap();
+                // Serve until the test binary exits.
+                std::future::pending::<()>().await;
+                drop(running);
             });
         });
         rx.recv().unwrap()
