@@ -16,6 +16,67 @@ pub struct CollectionInfo {
     pub records: usize,
     /// When it was created, in milliseconds since the Unix epoch.
     pub created_at: i64,
+    /// The embedder a re-embed in progress moves the collection to; searches
+    /// keep using `identity` until the re-embed finishes.
+    pub reembedding: Option<Identity>,
+}
+
+/// How a search finds its nearest records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SearchPath {
+    /// The store picks by collection size and filter selectivity.
+    #[default]
+    Auto,
+    /// Every admitted vector scored in full precision.
+    Exact,
+    /// int8-quantised vectors scan the collection, the best candidates are
+    /// rescored in full precision.
+    Int8,
+    /// One bit per dimension scans the collection, the best candidates are
+    /// rescored in full precision.
+    Binary,
+    /// An approximate nearest-neighbour index (HNSW), its candidates rescored
+    /// in full precision.
+    Approximate,
+}
+
+impl SearchPath {
+    /// Its name, as flags and the HTTP API spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchPath::Auto => "auto",
+            SearchPath::Exact => "exact",
+            SearchPath::Int8 => "int8",
+            SearchPath::Binary => "binary",
+            SearchPath::Approximate => "approximate",
+        }
+    }
+
+    /// Parses a name given by [`SearchPath::as_str`].
+    pub fn parse(s: &str) -> Option<SearchPath> {
+        [
+            SearchPath::Auto,
+            SearchPath::Exact,
+            SearchPath::Int8,
+            SearchPath::Binary,
+            SearchPath::Approximate,
+        ]
+        .into_iter()
+        .find(|p| p.as_str() == s)
+    }
+}
+
+/// A record's text and the vector a re-embed computed for it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Staged {
+    /// The record.
+    pub id: String,
+    /// The text the vector was computed from; a record whose text changed
+    /// since is left pending.
+    pub text: String,
+    /// The vector, at the re-embed's target dimensions.
+    pub vector: Vec<f32>,
 }
 
 /// A record to insert, with its vector already computed.
@@ -56,6 +117,8 @@ pub struct Search {
     /// Only records this filter admits; applied before ranking, so `top_k`
     /// results come back whenever that many records match.
     pub filter: Filter,
+    /// How to search; [`SearchPath::Auto`] lets the store choose.
+    pub path: SearchPath,
 }
 
 /// Collections of records with vectors. Every method is one transaction:
@@ -106,4 +169,30 @@ pub trait VectorStore: Send + Sync {
         collection: &str,
         content_hash: &str,
     ) -> Result<Vec<String>>;
+
+    /// Starts (or, with the same target, resumes) moving a collection to the
+    /// embedder `target`. Searches and writes go on under the old identity;
+    /// a different target while one is in progress is an error.
+    async fn begin_reembed(&self, collection: &str, target: &Identity) -> Result<CollectionInfo>;
+
+    /// Up to `limit` records, as `(id, text)`, that have no vector under the
+    /// re-embed's target yet, oldest first.
+    async fn reembed_pending(
+        &self,
+        collection: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>>;
+
+    /// Keeps vectors under the re-embed's target, in one transaction. A
+    /// vector whose record is gone, or whose text changed since it was read,
+    /// is skipped; returns how many were kept.
+    async fn stage_vectors(&self, collection: &str, staged: Vec<Staged>) -> Result<usize>;
+
+    /// Switches the collection to the target in one transaction, once no
+    /// record is pending; an error naming how many are pending otherwise.
+    async fn finish_reembed(&self, collection: &str) -> Result<CollectionInfo>;
+
+    /// Abandons a re-embed in progress and its staged vectors; `false` if
+    /// there was none.
+    async fn abort_reembed(&self, collection: &str) -> Result<bool>;
 }

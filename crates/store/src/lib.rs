@@ -17,7 +17,7 @@ pub mod scan;
 pub mod sqlite;
 mod types;
 
-pub use backend::{CollectionInfo, NewRecord, Patch, Search, VectorStore};
+pub use backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, VectorStore};
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};

@@ -11,7 +11,7 @@ use embedrock_core::{DynEmbedder, EmbedRequest, InputType};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::backend::{CollectionInfo, NewRecord, Patch, Search, VectorStore};
+use crate::backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, VectorStore};
 use crate::{Change, Error, Filter, Hit, Identity, Origin, Page, Record, Result, Scope};
 
 /// The longest text accepted, in bytes, before any embedding.
@@ -56,6 +56,7 @@ pub struct Memory {
     embedder: DynEmbedder,
     identity: Identity,
     dimensions: Option<usize>,
+    path: SearchPath,
 }
 
 impl std::fmt::Debug for Memory {
@@ -94,7 +95,14 @@ impl Memory {
             embedder,
             identity,
             dimensions,
+            path: SearchPath::Auto,
         })
+    }
+
+    /// Searches by `path` instead of letting the store choose.
+    pub fn with_search_path(mut self, path: SearchPath) -> Self {
+        self.path = path;
+        self
     }
 
     /// The identity of the vectors this memory writes and searches with.
@@ -226,6 +234,7 @@ impl Memory {
             top_k,
             threshold,
             filter: scope_filter(scope).and(filter),
+            path: self.path,
         };
         self.store.search(collection, &search).await
     }
@@ -295,6 +304,59 @@ impl Memory {
     /// A record's changes, oldest first.
     pub async fn history(&self, collection: &str, id: &str) -> Result<Vec<Change>> {
         self.store.history(collection, id).await
+    }
+
+    /// Moves `collection` to this memory's embedder: every record is embedded
+    /// again, a batch at a time, each batch kept before the next starts, and
+    /// the collection switches in one transaction when none is left. Until
+    /// then it serves searches under its old embedder. Run again after an
+    /// interruption, it goes on from the records not yet done. `progress`
+    /// hears how many records were re-embedded so far.
+    pub async fn reembed(
+        &self,
+        collection: &str,
+        progress: &(dyn Fn(usize) + Send + Sync),
+    ) -> Result<CollectionInfo> {
+        let info = self
+            .store
+            .collection(collection)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("collection {collection:?}")))?;
+        if info.identity == self.identity && info.reembedding.is_none() {
+            return Ok(info);
+        }
+        self.store.begin_reembed(collection, &self.identity).await?;
+        let batch = self.embedder.max_batch().clamp(1, 256);
+        let mut done = 0;
+        loop {
+            let pending = self.store.reembed_pending(collection, batch).await?;
+            if pending.is_empty() {
+                break;
+            }
+            let (ids, texts): (Vec<String>, Vec<String>) = pending.into_iter().unzip();
+            let vectors = self.embed(texts.clone(), InputType::Document).await?;
+            let staged: Vec<Staged> = ids
+                .into_iter()
+                .zip(texts)
+                .zip(vectors)
+                .map(|((id, text), vector)| Staged { id, text, vector })
+                .collect();
+            let asked = staged.len();
+            let kept = self.store.stage_vectors(collection, staged).await?;
+            if kept == 0 && asked > 0 {
+                // Every record of the batch changed under us; read again.
+                tokio::task::yield_now().await;
+            }
+            done += kept;
+            progress(done);
+        }
+        match self.store.finish_reembed(collection).await {
+            // Records added while the last batch was embedded: do them too.
+            Err(_) if !self.store.reembed_pending(collection, 1).await?.is_empty() => {
+                Box::pin(self.reembed(collection, progress)).await
+            }
+            other => other,
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
-use crate::backend::{CollectionInfo, NewRecord, Patch, Search, VectorStore};
+use crate::backend::{CollectionInfo, NewRecord, Patch, Search, Staged, VectorStore};
 use crate::scan::{self, Kernel};
 use crate::{Change, Error, Event, Filter, Hit, Identity, Page, Record, Result, Scope};
 
@@ -29,7 +29,8 @@ CREATE TABLE IF NOT EXISTS collections (
     name TEXT PRIMARY KEY,
     identity TEXT NOT NULL,
     version INTEGER NOT NULL DEFAULT 0,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    target TEXT
 );
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -43,6 +44,7 @@ CREATE TABLE IF NOT EXISTS records (
     origin TEXT,
     content_hash TEXT,
     vector BLOB NOT NULL,
+    staged BLOB,
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL
 );
@@ -109,6 +111,7 @@ impl SqliteStore {
         .map_err(|e| Error::db(&path, e))?;
         conn.execute_batch(SCHEMA)
             .map_err(|e| Error::db(&path, e))?;
+        migrate(&conn, &path)?;
         Ok(SqliteStore {
             path,
             conn: Arc::new(Mutex::new(conn)),
@@ -205,6 +208,35 @@ impl SqliteStore {
     }
 }
 
+/// Adds the columns a store written by an earlier version lacks.
+fn migrate(conn: &Connection, path: &Path) -> Result<()> {
+    for (table, column, ddl) in [
+        (
+            "collections",
+            "target",
+            "ALTER TABLE collections ADD COLUMN target TEXT",
+        ),
+        (
+            "records",
+            "staged",
+            "ALTER TABLE records ADD COLUMN staged BLOB",
+        ),
+    ] {
+        let present: bool = conn
+            .query_row(
+                &format!("SELECT count(*) FROM pragma_table_info('{table}') WHERE name = ?1"),
+                params![column],
+                |r| r.get::<_, i64>(0),
+            )
+            .map_err(|e| Error::db(path, e))?
+            > 0;
+        if !present {
+            conn.execute_batch(ddl).map_err(|e| Error::db(path, e))?;
+        }
+    }
+    Ok(())
+}
+
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -234,7 +266,7 @@ fn require_collection(conn: &Connection, path: &Path, name: &str) -> Result<Iden
 fn read_collection(conn: &Connection, path: &Path, name: &str) -> Result<Option<CollectionInfo>> {
     conn.query_row(
         "SELECT c.name, c.identity, c.created_at, \
-         (SELECT count(*) FROM records r WHERE r.collection = c.name) \
+         (SELECT count(*) FROM records r WHERE r.collection = c.name), c.target \
          FROM collections c WHERE c.name = ?1",
         params![name],
         collection_row,
@@ -249,14 +281,31 @@ fn collection_row(row: &Row<'_>) -> rusqlite::Result<Result<CollectionInfo>> {
     let identity: String = row.get(1)?;
     let created_at: i64 = row.get(2)?;
     let records: i64 = row.get(3)?;
-    Ok(serde_json::from_str(&identity)
-        .map_err(|e| Error::Corrupt(format!("collection {name:?} identity: {e}")))
-        .map(|identity| CollectionInfo {
-            name,
+    let target: Option<String> = row.get(4)?;
+    let parsed = || -> Result<CollectionInfo> {
+        let identity = serde_json::from_str(&identity)
+            .map_err(|e| Error::Corrupt(format!("collection {name:?} identity: {e}")))?;
+        let reembedding = target
+            .map(|t| serde_json::from_str(&t))
+            .transpose()
+            .map_err(|e| Error::Corrupt(format!("collection {name:?} re-embed target: {e}")))?;
+        Ok(CollectionInfo {
+            name: name.clone(),
             identity,
             records: records.max(0) as usize,
             created_at,
-        }))
+            reembedding,
+        })
+    };
+    Ok(parsed())
+}
+
+/// The re-embed target of a collection, or an error when none is in progress.
+fn require_target(conn: &Connection, path: &Path, name: &str) -> Result<Identity> {
+    read_collection(conn, path, name)?
+        .ok_or_else(|| Error::NotFound(format!("collection {name:?}")))?
+        .reembedding
+        .ok_or_else(|| Error::InvalidInput(format!("collection {name} is not being re-embedded")))
 }
 
 fn record_row(row: &Row<'_>) -> rusqlite::Result<Result<Record>> {
@@ -459,7 +508,8 @@ fn apply_patch(
     if let (Some(text), Some(vector)) = (&patch.text, &patch.vector) {
         check_vector(&identity, collection, vector)?;
         tx.execute(
-            "UPDATE records SET text = ?1, vector = ?2, updated_at = ?3 WHERE id = ?4",
+            "UPDATE records SET text = ?1, vector = ?2, staged = NULL, updated_at = ?3 \
+             WHERE id = ?4",
             params![text, vector_blob(vector), now, id],
         )
         .map_err(|e| Error::db(path, e))?;
@@ -583,7 +633,7 @@ impl VectorStore for SqliteStore {
             let mut stmt = conn
                 .prepare(
                     "SELECT c.name, c.identity, c.created_at, \
-                     (SELECT count(*) FROM records r WHERE r.collection = c.name) \
+                     (SELECT count(*) FROM records r WHERE r.collection = c.name), c.target \
                      FROM collections c ORDER BY c.name",
                 )
                 .map_err(|e| Error::db(path, e))?;
@@ -755,6 +805,145 @@ impl VectorStore for SqliteStore {
                 .query_map(params![name, hash], |r| r.get::<_, String>(0))
                 .map_err(|e| Error::db(path, e))?;
             rows.map(|r| r.map_err(|e| Error::db(path, e))).collect()
+        })
+        .await
+    }
+
+    async fn begin_reembed(&self, collection: &str, target: &Identity) -> Result<CollectionInfo> {
+        let (name, target) = (collection.to_string(), target.clone());
+        self.with_conn(move |conn, path| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| Error::db(path, e))?;
+            let info = read_collection(&tx, path, &name)?
+                .ok_or_else(|| Error::NotFound(format!("collection {name:?}")))?;
+            match &info.reembedding {
+                Some(pending) if *pending == target => return Ok(info),
+                Some(pending) => {
+                    return Err(Error::InvalidInput(format!(
+                        "collection {name} is being re-embedded to {pending}; \
+                         finish or abort that before re-embedding to {target}"
+                    )))
+                }
+                None => {}
+            }
+            let json = serde_json::to_string(&target).map_err(|e| Error::Backend(e.to_string()))?;
+            tx.execute(
+                "UPDATE records SET staged = NULL WHERE collection = ?1",
+                params![name],
+            )
+            .map_err(|e| Error::db(path, e))?;
+            tx.execute(
+                "UPDATE collections SET target = ?1 WHERE name = ?2",
+                params![json, name],
+            )
+            .map_err(|e| Error::db(path, e))?;
+            let info = read_collection(&tx, path, &name)?
+                .ok_or_else(|| Error::Backend("collection vanished".into()))?;
+            tx.commit().map_err(|e| Error::db(path, e))?;
+            Ok(info)
+        })
+        .await
+    }
+
+    async fn reembed_pending(
+        &self,
+        collection: &str,
+        limit: usize,
+    ) -> Result<Vec<(String, String)>> {
+        Page::first(limit).check()?;
+        let name = collection.to_string();
+        self.with_conn(move |conn, path| {
+            require_target(conn, path, &name)?;
+            let mut stmt = conn
+                .prepare(
+                    "SELECT id, text FROM records WHERE collection = ?1 AND staged IS NULL \
+                     ORDER BY seq LIMIT ?2",
+                )
+                .map_err(|e| Error::db(path, e))?;
+            let rows = stmt
+                .query_map(params![name, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .map_err(|e| Error::db(path, e))?;
+            rows.map(|r| r.map_err(|e| Error::db(path, e))).collect()
+        })
+        .await
+    }
+
+    async fn stage_vectors(&self, collection: &str, staged: Vec<Staged>) -> Result<usize> {
+        let name = collection.to_string();
+        self.with_conn(move |conn, path| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(|e| Error::db(path, e))?;
+            let target = require_target(&tx, path, &name)?;
+            let mut kept = 0;
+            for s in &staged {
+                check_vector(&target, &name, &s.vector)?;
+                kept += tx
+                    .execute(
+                        "UPDATE records SET staged = ?1 \
+                         WHERE collection = ?2 AND id = ?3 AND text = ?4",
+                        params![vector_blob(&s.vector), name, s.id, s.text],
+                    )
+                    .map_err(|e| Error::db(path, e))?;
+            }
+            tx.commit().map_err(|e| Error::db(path, e))?;
+            Ok(kept)
+        })
+        .await
+    }
+
+    async fn finish_reembed(&self, collection: &str) -> Result<CollectionInfo> {
+        let name = collection.to_string();
+        let info = self
+            .write(collection, move |tx, path| {
+                let target = require_target(tx, path, &name)?;
+                let pending: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM records WHERE collection = ?1 AND staged IS NULL",
+                        params![name],
+                        |r| r.get(0),
+                    )
+                    .map_err(|e| Error::db(path, e))?;
+                if pending > 0 {
+                    return Err(Error::InvalidInput(format!(
+                        "collection {name} still has {pending} records to re-embed"
+                    )));
+                }
+                let json =
+                    serde_json::to_string(&target).map_err(|e| Error::Backend(e.to_string()))?;
+                tx.execute(
+                    "UPDATE records SET vector = staged, staged = NULL WHERE collection = ?1",
+                    params![name],
+                )
+                .map_err(|e| Error::db(path, e))?;
+                tx.execute(
+                    "UPDATE collections SET identity = ?1, target = NULL WHERE name = ?2",
+                    params![json, name],
+                )
+                .map_err(|e| Error::db(path, e))?;
+                read_collection(tx, path, &name)?
+                    .ok_or_else(|| Error::Backend("collection vanished".into()))
+            })
+            .await?;
+        Ok(info)
+    }
+
+    async fn abort_reembed(&self, collection: &str) -> Result<bool> {
+        let name = collection.to_string();
+        self.write(collection, move |tx, path| {
+            let n = tx
+                .execute(
+                    "UPDATE collections SET target = NULL WHERE name = ?1 AND target IS NOT NULL",
+                    params![name],
+                )
+                .map_err(|e| Error::db(path, e))?;
+            tx.execute(
+                "UPDATE records SET staged = NULL WHERE collection = ?1",
+                params![name],
+            )
+            .map_err(|e| Error::db(path, e))?;
+            Ok(n > 0)
         })
         .await
     }

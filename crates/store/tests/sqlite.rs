@@ -4,7 +4,7 @@
 
 mod common;
 
-use embedrock_store::{Filter, Page, Search, SqliteStore, VectorStore};
+use embedrock_store::{Filter, Page, Search, SearchPath, SqliteStore, VectorStore};
 use serde_json::json;
 
 fn fresh() -> (tempfile::TempDir, SqliteStore) {
@@ -28,6 +28,7 @@ suite!(
     a_failed_batch_writes_nothing,
     crud_and_history,
     filtered_search_is_never_starved,
+    a_reembed_switches_at_once_and_resumes,
 );
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -43,6 +44,7 @@ async fn two_handles_on_one_file_write_at_once_and_see_each_other() {
         top_k: 1000,
         threshold: None,
         filter: Filter::All,
+        path: SearchPath::Auto,
     };
     assert!(a.search("c", &q).await.unwrap().is_empty());
     let write = |store: SqliteStore, who: &'static str| async move {

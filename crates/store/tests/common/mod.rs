@@ -3,7 +3,7 @@
 
 use embedrock_core::OutputType;
 use embedrock_store::{
-    Event, Filter, Identity, NewRecord, Page, Patch, Scope, Search, VectorStore,
+    Event, Filter, Identity, NewRecord, Page, Patch, Scope, Search, SearchPath, Staged, VectorStore,
 };
 use serde_json::{json, Map, Value};
 
@@ -202,6 +202,7 @@ pub async fn filtered_search_is_never_starved(store: &dyn VectorStore) {
         top_k,
         threshold,
         filter: Filter::parse(&filter).unwrap(),
+        path: SearchPath::Auto,
     };
     let bob = store
         .search("s", &search(json!({"user_id": "bob"}), 10, None))
@@ -235,4 +236,118 @@ pub async fn filtered_search_is_never_starved(store: &dyn VectorStore) {
         ..search(json!({}), 1, None)
     };
     assert!(store.search("s", &wrong).await.is_err());
+}
+
+fn stage(id: &str, text: &str, dims: usize, i: usize) -> Staged {
+    Staged {
+        id: id.into(),
+        text: text.into(),
+        vector: axis(i, dims),
+    }
+}
+
+pub async fn a_reembed_switches_at_once_and_resumes(store: &dyn VectorStore) {
+    store.ensure_collection("r", &identity(4)).await.unwrap();
+    let ids = store
+        .insert(
+            "r",
+            (0..5)
+                .map(|i| record(&format!("t{i}"), "u", json!({}), axis(i, 4)))
+                .collect(),
+        )
+        .await
+        .unwrap();
+    assert!(
+        store.reembed_pending("r", 10).await.is_err(),
+        "no re-embed yet"
+    );
+    let info = store.begin_reembed("r", &identity(6)).await.unwrap();
+    assert_eq!(info.reembedding, Some(identity(6)));
+    assert!(store.begin_reembed("r", &identity(8)).await.is_err());
+    let pending = store.reembed_pending("r", 2).await.unwrap();
+    assert_eq!(
+        pending,
+        vec![(ids[0].clone(), "t0".into()), (ids[1].clone(), "t1".into())]
+    );
+    // A vector of the old size is refused; a stale text is skipped.
+    assert!(store
+        .stage_vectors("r", vec![stage(&ids[0], "t0", 4, 0)])
+        .await
+        .is_err());
+    let kept = store
+        .stage_vectors(
+            "r",
+            vec![stage(&ids[0], "t0", 6, 0), stage(&ids[1], "stale", 6, 1)],
+        )
+        .await
+        .unwrap();
+    assert_eq!(kept, 1);
+    // Searches still run under the old identity.
+    let q4 = Search {
+        vector: axis(2, 4),
+        top_k: 1,
+        threshold: None,
+        filter: Filter::All,
+        path: SearchPath::Auto,
+    };
+    assert_eq!(store.search("r", &q4).await.unwrap()[0].record.id, ids[2]);
+    // Changes during the re-embed: an update clears its staged vector, an
+    // insert is pending too.
+    store
+        .update(
+            "r",
+            &ids[0],
+            Patch {
+                text: Some("t0 again".into()),
+                vector: Some(axis(0, 4)),
+                metadata: None,
+            },
+        )
+        .await
+        .unwrap();
+    let late = store
+        .insert("r", vec![record("t5", "u", json!({}), axis(5, 4))])
+        .await
+        .unwrap();
+    // A second begin with the same target resumes, keeping staged work.
+    store.begin_reembed("r", &identity(6)).await.unwrap();
+    let pending = store.reembed_pending("r", 100).await.unwrap();
+    assert_eq!(
+        pending.len(),
+        6,
+        "t0 changed, t1..t4 and t5 are new: {pending:?}"
+    );
+    let err = store.finish_reembed("r").await.unwrap_err().to_string();
+    assert!(err.contains("6 records"), "{err}");
+    let all: Vec<Staged> = pending
+        .iter()
+        .enumerate()
+        .map(|(i, (id, text))| stage(id, text, 6, i))
+        .collect();
+    assert_eq!(store.stage_vectors("r", all).await.unwrap(), 6);
+    let done = store.finish_reembed("r").await.unwrap();
+    assert_eq!(
+        (done.identity.dimensions, done.reembedding, done.records),
+        (6, None, 6)
+    );
+    assert!(
+        store.search("r", &q4).await.is_err(),
+        "4-dimension queries are refused now"
+    );
+    let q6 = Search {
+        vector: axis(5, 6),
+        ..q4.clone()
+    };
+    let hits = store.search("r", &q6).await.unwrap();
+    assert_eq!(hits[0].record.id, late[0]);
+    assert!(
+        !store.abort_reembed("r").await.unwrap(),
+        "nothing in progress"
+    );
+    store.begin_reembed("r", &identity(4)).await.unwrap();
+    assert!(store.abort_reembed("r").await.unwrap());
+    assert_eq!(
+        store.collection("r").await.unwrap().unwrap().identity,
+        identity(6)
+    );
 }
