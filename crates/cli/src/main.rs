@@ -75,6 +75,9 @@ enum Command {
     Delete(memory::DeleteArgs),
     /// Print a record's changes, oldest first.
     History(memory::IdArgs),
+    /// Move a collection to another model or dimensions; searches go on
+    /// with the old vectors until the switch.
+    Reembed(memory::ReembedArgs),
     /// List the store's collections and the embedder each is bound to.
     Collections {
         /// The store: `sqlite://PATH` or a file path.
@@ -306,6 +309,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Update(args) => memory::update(args, quiet).await,
         Command::Delete(args) => memory::delete(args).await,
         Command::History(args) => memory::history(args).await,
+        Command::Reembed(args) => memory::reembed(args, quiet).await,
         Command::Collections { store } => memory::collections(store).await,
     }
 }

@@ -183,6 +183,18 @@ pub struct DeleteArgs {
     pub store: StoreArgs,
 }
 
+/// `embedrock reembed`.
+#[derive(Args)]
+pub struct ReembedArgs {
+    /// Abandon the re-embed in progress instead (the collection stays as it is).
+    #[arg(long)]
+    pub abort: bool,
+    #[command(flatten)]
+    pub store: StoreArgs,
+    #[command(flatten)]
+    pub embedder: EmbedderArgs,
+}
+
 /// The store file a `--store` value names.
 fn store_path(spec: Option<&str>) -> Result<PathBuf> {
     let Some(spec) = spec.filter(|s| !s.is_empty()) else {
@@ -222,14 +234,26 @@ async fn open_memory(
     let dimensions = args
         .dimensions
         .or_else(|| existing.as_ref().map(|c| c.identity.dimensions));
-    let resolved = crate::bedrock::resolve(&args.bedrock, Some(&model), dimensions)?;
+    memory_for(store, &model, dimensions, args, quiet).await
+}
+
+/// Pairs the store with `model` at `dimensions` (the model's default when
+/// `None`).
+async fn memory_for(
+    store: Arc<dyn VectorStore>,
+    model: &str,
+    dimensions: Option<usize>,
+    args: &EmbedderArgs,
+    quiet: bool,
+) -> Result<Memory> {
+    let resolved = crate::bedrock::resolve(&args.bedrock, Some(model), dimensions)?;
     let settings = OpenSettings {
         batch_size: 32,
         threads: args.threads.unwrap_or_else(crate::default_threads),
         bedrock: resolved.settings.clone(),
         quiet,
     };
-    let embedder = crate::open::open_embedder(&model, &settings).await?;
+    let embedder = crate::open::open_embedder(model, &settings).await?;
     let native = embedder.facts().default_dimensions;
     Ok(Memory::new(
         store,
@@ -334,20 +358,34 @@ pub async fn add(args: AddArgs, quiet: bool) -> Result<()> {
     let total = items.len();
     let bar = crate::progress::items(total as u64, "adding", crate::progress::enabled(quiet));
     let texts: Vec<String> = items.iter().map(|i| i.text.clone()).collect();
-    let ids = memory
-        .add(&args.store.collection, &scope, items, &|done| {
-            bar.set_position(done as u64)
-        })
-        .await?;
+    // Each batch's ids are printed as soon as it is committed, so a run cut
+    // short has printed exactly the records it stored.
+    let printed = std::sync::Mutex::new(Ok::<usize, std::io::Error>(0));
+    let acknowledge = |ids: &[String]| {
+        let mut printed = printed.lock().unwrap_or_else(|e| e.into_inner());
+        if let Ok(done) = *printed {
+            let mut out = std::io::stdout().lock();
+            let wrote = ids
+                .iter()
+                .zip(&texts[done..])
+                .try_for_each(|(id, text)| {
+                    writeln!(out, "{}", json!({"id": id, "memory": text, "event": "ADD"}))
+                })
+                .and_then(|()| out.flush());
+            *printed = wrote.map(|()| done + ids.len());
+            bar.set_position((done + ids.len()) as u64);
+        }
+    };
+    let added = memory
+        .add_acknowledged(&args.store.collection, &scope, items, &acknowledge)
+        .await;
     bar.finish_and_clear();
-    let mut out = std::io::stdout().lock();
-    for (id, text) in ids.iter().zip(&texts) {
-        writeln!(out, "{}", json!({"id": id, "memory": text, "event": "ADD"}))?;
-    }
+    let printed = printed.into_inner().unwrap_or_else(|e| e.into_inner());
+    added?;
+    let n = printed.context("writing the new ids")?;
     if !quiet {
         eprintln!(
-            "added {} texts to {} ({})",
-            ids.len(),
+            "added {n} texts to {} ({})",
             args.store.collection,
             memory.identity()
         );
@@ -518,6 +556,54 @@ pub async fn collections(store: Option<String>) -> Result<()> {
     let mut out = std::io::stdout().lock();
     for c in store.collections().await? {
         writeln!(out, "{}", serde_json::to_string(&c)?)?;
+    }
+    Ok(())
+}
+
+/// `embedrock reembed`: moves a collection to another model (or dimensions).
+/// The collection serves searches with its old vectors until every record
+/// has a new one, then switches in one transaction; run again after an
+/// interruption, it goes on where it stopped.
+pub async fn reembed(args: ReembedArgs, quiet: bool) -> Result<()> {
+    let store = open_store(&args.store)?;
+    let collection = &args.store.collection;
+    let Some(info) = store.collection(collection).await? else {
+        bail!("no collection {collection}");
+    };
+    if args.abort {
+        let aborted = store.abort_reembed(collection).await?;
+        println!("{}", json!({"collection": collection, "aborted": aborted}));
+        return Ok(());
+    }
+    let model = match (&args.embedder.model, &info.reembedding) {
+        (Some(m), _) => m.clone(),
+        (None, Some(target)) => target.model.clone(),
+        (None, None) => bail!("reembed needs --model (the model to move {collection} to)"),
+    };
+    let dimensions = args.embedder.dimensions.or_else(|| {
+        info.reembedding
+            .as_ref()
+            .filter(|t| {
+                args.embedder.model.is_none() || Some(&t.model) == args.embedder.model.as_ref()
+            })
+            .map(|t| t.dimensions)
+    });
+    let memory = memory_for(store, &model, dimensions, &args.embedder, quiet).await?;
+    let bar = crate::progress::items(
+        info.records as u64,
+        "re-embedding",
+        crate::progress::enabled(quiet),
+    );
+    let done = memory
+        .reembed(collection, &|n| bar.set_position(n as u64))
+        .await?;
+    bar.finish_and_clear();
+    println!("{}", serde_json::to_string(&done)?);
+    if !quiet {
+        eprintln!(
+            "{collection}: {} records, now {} (was {})",
+            done.records, done.identity, info.identity
+        );
     }
     Ok(())
 }

@@ -206,3 +206,68 @@ fn models_verify_finds_a_damaged_file() {
     assert!(e.contains("damaged: all-minilm-l6-v2"), "{e}");
     assert!(String::from_utf8_lossy(&bad.stdout).contains("HashMismatch"));
 }
+
+#[test]
+fn reembed_moves_a_collection_and_keeps_its_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store.db");
+    let added = lines(&ok(&run(
+        &store,
+        &[
+            "add",
+            "I drink green tea every morning",
+            "My dog is called Rex",
+            "I work as a nurse in Oslo",
+            "--user-id",
+            "alice",
+        ],
+    )));
+    let before = lines(&ok(&run(&store, &["collections"])));
+    assert_eq!(before[0]["identity"]["dimensions"], 384);
+    let e = err(&run(&store, &["reembed"]));
+    assert!(e.contains("reembed needs --model"), "{e}");
+    let done: serde_json::Value = serde_json::from_str(
+        ok(&run(
+            &store,
+            &[
+                "reembed",
+                "--model",
+                "all-minilm-l6-v2",
+                "--dimensions",
+                "128",
+            ],
+        ))
+        .trim(),
+    )
+    .unwrap();
+    assert_eq!(done["identity"]["dimensions"], 128);
+    assert_eq!(done["records"], 3);
+    assert!(done["reembedding"].is_null());
+    // Searches now run at 128 dimensions without being told, and find the
+    // same records under the same ids.
+    let found: serde_json::Value = serde_json::from_str(&ok(&run(
+        &store,
+        &[
+            "search",
+            "what pet does she have?",
+            "--user-id",
+            "alice",
+            "--output",
+            "json",
+            "--limit",
+            "1",
+        ],
+    )))
+    .unwrap();
+    assert_eq!(found["results"][0]["id"], added[1]["id"]);
+    let e = err(&run(
+        &store,
+        &["add", "more", "--user-id", "alice", "--dimensions", "384"],
+    ));
+    assert!(
+        e.contains("holds vectors of") && e.contains("128 dimensions"),
+        "{e}"
+    );
+    let aborted = lines(&ok(&run(&store, &["reembed", "--abort"])));
+    assert_eq!(aborted[0]["aborted"], false);
+}

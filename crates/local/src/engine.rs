@@ -253,8 +253,8 @@ impl LocalEmbedder {
     }
 
     /// The token ids of each text, special tokens included, after truncation.
-    /// Runs on the engine's worker threads; inside a multi-threaded Tokio
-    /// runtime the calling worker is handed off first.
+    /// Runs on the calling thread; inside a multi-threaded Tokio runtime the
+    /// calling worker's other tasks are handed off first.
     pub fn tokenize(&self, texts: &[String]) -> Result<Vec<Vec<u32>>> {
         off_runtime(|| self.engine.tokenize(texts, &CancelToken::new()))
     }
@@ -312,36 +312,36 @@ fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
 }
 
 impl Engine {
-    /// Tokenizes on the worker threads, in chunks, checking `cancel` between.
+    /// Tokenizes on the calling thread, checking `cancel` every
+    /// [`TOKENIZE_CHUNK`] texts. Tokenizing costs a small fraction of a
+    /// forward pass; kept off the worker pool, it never waits behind other
+    /// requests' forward passes, nor delays them.
     fn tokenize(&self, texts: &[String], cancel: &CancelToken) -> Result<Vec<Vec<u32>>> {
-        self.pool.install(|| {
-            let mut ids = Vec::with_capacity(texts.len());
-            for chunk in texts.chunks(TOKENIZE_CHUNK) {
-                cancel.check()?;
-                let inputs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                let encodings = self
+        let mut ids = Vec::with_capacity(texts.len());
+        for chunk in texts.chunks(TOKENIZE_CHUNK) {
+            cancel.check()?;
+            for text in chunk {
+                let encoding = self
                     .tokenizer
-                    .encode_batch(inputs, true)
+                    .encode(text.as_str(), true)
                     .map_err(|e| Error::Tokenizer(e.to_string()))?;
-                ids.extend(encodings.into_iter().map(|e| e.get_ids().to_vec()));
+                ids.push(encoding.get_ids().to_vec());
             }
-            Ok(ids)
-        })
+        }
+        Ok(ids)
     }
 
+    /// Counts tokens without truncation, on the calling thread.
     fn count_tokens(&self, texts: &[String]) -> Result<Vec<usize>> {
-        self.pool.install(|| {
-            let mut counts = Vec::with_capacity(texts.len());
-            for chunk in texts.chunks(TOKENIZE_CHUNK) {
-                let inputs: Vec<&str> = chunk.iter().map(String::as_str).collect();
-                let encodings = self
-                    .counter
-                    .encode_batch(inputs, true)
-                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
-                counts.extend(encodings.iter().map(|e| e.get_ids().len()));
-            }
-            Ok(counts)
-        })
+        texts
+            .iter()
+            .map(|text| {
+                self.counter
+                    .encode(text.as_str(), true)
+                    .map(|e| e.get_ids().len())
+                    .map_err(|e| Error::Tokenizer(e.to_string()))
+            })
+            .collect()
     }
 
     fn embed(
@@ -473,7 +473,8 @@ impl Embedder for LocalEmbedder {
 
     /// Counts every token of each text, special tokens included, before the
     /// truncation that embedding applies: what the text would cost a service
-    /// that counts whole inputs. Runs on the engine's worker threads.
+    /// that counts whole inputs. Runs on the calling thread (its Tokio
+    /// worker's other tasks handed off first).
     fn count_tokens(&self, texts: &[String]) -> embedrock_core::Result<Vec<usize>> {
         Ok(off_runtime(|| self.engine.count_tokens(texts))?)
     }

@@ -155,11 +155,30 @@ impl Memory {
         items: Vec<Item>,
         progress: &(dyn Fn(usize) + Send + Sync),
     ) -> Result<Vec<String>> {
+        let ids = std::sync::Mutex::new(Vec::with_capacity(items.len()));
+        self.add_acknowledged(collection, scope, items, &|batch| {
+            let mut ids = ids.lock().unwrap_or_else(|e| e.into_inner());
+            ids.extend_from_slice(batch);
+            progress(ids.len());
+        })
+        .await?;
+        Ok(ids.into_inner().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// [`Memory::add`] that hands each batch's ids to `acknowledged` as soon
+    /// as the batch is committed (durable), in order. When a later batch
+    /// fails, the batches already acknowledged stay stored.
+    pub async fn add_acknowledged(
+        &self,
+        collection: &str,
+        scope: &Scope,
+        items: Vec<Item>,
+        acknowledged: &(dyn Fn(&[String]) + Send + Sync),
+    ) -> Result<()> {
         scope.check_for_add()?;
         check_items(&items)?;
         self.collection(collection).await?;
         let batch = self.embedder.max_batch().clamp(1, 256);
-        let mut ids = Vec::with_capacity(items.len());
         let mut items = items.into_iter().peekable();
         while items.peek().is_some() {
             let chunk: Vec<Item> = items.by_ref().take(batch).collect();
@@ -180,10 +199,10 @@ impl Memory {
                     vector,
                 })
                 .collect();
-            ids.extend(self.store.insert(collection, records).await?);
-            progress(ids.len());
+            let ids = self.store.insert(collection, records).await?;
+            acknowledged(&ids);
         }
-        Ok(ids)
+        Ok(())
     }
 
     /// Adds chat messages as mem0 does without an LLM (`infer=False`): each

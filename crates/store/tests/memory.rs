@@ -187,3 +187,91 @@ async fn another_dimension_is_refused_by_name() {
         .is_err());
     assert!(Memory::new(full.store().clone(), local(), Some(1024)).is_err());
 }
+
+/// The real model, failing every embedding call after the first `ok` ones:
+/// an interruption in the middle of a long job.
+struct FailsAfter {
+    inner: DynEmbedder,
+    ok: usize,
+    calls: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl embedrock_core::Embedder for FailsAfter {
+    async fn embed(
+        &self,
+        request: embedrock_core::EmbedRequest,
+    ) -> embedrock_core::Result<embedrock_core::EmbedResponse> {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if n >= self.ok {
+            return Err(embedrock_core::Error::InvalidRequest("interrupted".into()));
+        }
+        self.inner.embed(request).await
+    }
+    fn model_id(&self) -> &str {
+        self.inner.model_id()
+    }
+    fn dimensions(&self) -> usize {
+        self.inner.dimensions()
+    }
+    fn max_batch(&self) -> usize {
+        2
+    }
+    fn facts(&self) -> embedrock_core::ModelFacts {
+        self.inner.facts()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_interrupted_reembed_serves_the_old_vectors_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = memory(&dir, None);
+    let alice = Scope::user("alice");
+    let texts = [
+        "I drink green tea every morning",
+        "My dog is called Rex",
+        "I work as a nurse in Oslo",
+        "I play the cello on Sundays",
+        "My sister lives in Lisbon",
+    ];
+    let ids = old
+        .add("mem", &alice, items(&texts), &|_| {})
+        .await
+        .unwrap();
+    let flaky: DynEmbedder = Arc::new(FailsAfter {
+        inner: local(),
+        ok: 1,
+        calls: Default::default(),
+    });
+    let store = old.store().clone();
+    let broken = Memory::new(store.clone(), flaky, Some(64)).unwrap();
+    assert!(broken.reembed("mem", &|_| {}).await.is_err());
+    // Half done: the collection still holds 384 dimensions and answers.
+    let info = store.collection("mem").await.unwrap().unwrap();
+    assert_eq!(info.identity.dimensions, 384);
+    assert_eq!(info.reembedding.as_ref().map(|t| t.dimensions), Some(64));
+    let hits = old
+        .search("mem", "which pet?", &alice, Filter::All, 1, None)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].record.id, ids[1]);
+    assert_eq!(store.reembed_pending("mem", 100).await.unwrap().len(), 3);
+    // Resumed with a working embedder: only the three left are embedded.
+    let new = Memory::new(store.clone(), local(), Some(64)).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let info = new
+        .reembed("mem", &|n| seen.lock().unwrap().push(n))
+        .await
+        .unwrap();
+    assert_eq!(seen.lock().unwrap().last(), Some(&3));
+    assert_eq!((info.identity.dimensions, info.records), (64, 5));
+    let hits = new
+        .search("mem", "which pet?", &alice, Filter::All, 1, None)
+        .await
+        .unwrap();
+    assert_eq!(hits[0].record.id, ids[1]);
+    assert!(old
+        .search("mem", "which pet?", &alice, Filter::All, 1, None)
+        .await
+        .is_err());
+}
