@@ -300,8 +300,23 @@ async fn the_same_content_is_stored_once_and_changes_replace() {
     };
     let first = ingest(&m, &[Source::path(&path)], &options).await;
     let n = added(&first[0]).len();
+    assert!(n >= 2, "{n} chunks");
     let again = ingest(&m, &[Source::path(&path)], &options).await;
     assert_eq!(again[0].outcome, Outcome::Duplicate { chunks: n });
+    assert_eq!(records(&m).await.len(), n);
+
+    // An interrupted ingest (here: some of its chunks missing) is not taken
+    // for a duplicate: ingesting again stores the whole source and drops the
+    // partial one.
+    let kept = records(&m).await;
+    for r in &kept[..n / 2] {
+        assert!(m.delete("docs", &r.id).await.unwrap());
+    }
+    let resumed = ingest(&m, &[Source::path(&path)], &options).await;
+    match &resumed[0].outcome {
+        Outcome::Added { ids, replaced } => assert_eq!((ids.len(), *replaced), (n, n - n / 2)),
+        other => panic!("{other:?}"),
+    }
     assert_eq!(records(&m).await.len(), n);
 
     // Another user's copy is theirs.

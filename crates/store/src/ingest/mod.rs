@@ -159,15 +159,19 @@ pub fn chunk_spec(embedder: &DynEmbedder, options: &IngestOptions) -> Result<Chu
     })
 }
 
-/// Counts tokens with the embedder's tokenizer, or estimates them (three
-/// characters a token, an underestimate of no real tokenizer) for models
-/// whose tokenizer is not available here.
+/// Counts tokens with the embedder's tokenizer, or estimates them for
+/// models whose tokenizer is not available here: a token per three
+/// characters of each word, rounded up (English averages about four).
 fn counter(embedder: DynEmbedder) -> impl Fn(&[String]) -> Result<Vec<usize>> + Sync {
     move |texts: &[String]| match embedder.count_tokens(texts) {
         Ok(counts) => Ok(counts),
         Err(embedrock_core::Error::Unsupported { .. }) => Ok(texts
             .iter()
-            .map(|t| t.chars().count().div_ceil(3))
+            .map(|t| {
+                t.split_whitespace()
+                    .map(|w| w.chars().count().div_ceil(3))
+                    .sum()
+            })
             .collect()),
         Err(e) => Err(e.into()),
     }
@@ -425,5 +429,60 @@ impl Ctx<'_> {
             .store()
             .delete_where(self.collection, &filter)
             .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use embedrock_core::{EmbedRequest, EmbedResponse, Embedder};
+
+    /// Stands for a Bedrock model: its catalogue row, no tokenizer here.
+    struct Titan;
+
+    #[async_trait::async_trait]
+    impl Embedder for Titan {
+        async fn embed(&self, _: EmbedRequest) -> embedrock_core::Result<EmbedResponse> {
+            Err(embedrock_core::Error::backend_msg("not used"))
+        }
+        fn model_id(&self) -> &str {
+            "amazon.titan-embed-text-v2:0"
+        }
+        fn dimensions(&self) -> usize {
+            1024
+        }
+        fn max_batch(&self) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn models_without_a_tokenizer_get_estimates_and_their_limits() {
+        let e: DynEmbedder = Arc::new(Titan);
+        let spec = chunk_spec(&e, &IngestOptions::default()).unwrap();
+        assert_eq!((spec.tokens, spec.overlap), (512, 64));
+        assert_eq!(spec.max_chars, e.facts().max_chars);
+        let too_big = IngestOptions {
+            chunk_tokens: Some(9000),
+            ..IngestOptions::default()
+        };
+        assert!(chunk_spec(&e, &too_big).is_err());
+        let count = counter(e);
+        assert_eq!(count(&["abcdefg".into(), String::new()]).unwrap(), [3, 0]);
+        let text = "A sentence of some words. ".repeat(400);
+        let spans = chunk::chunk(&text, &spec, &count).unwrap();
+        assert!(spans.len() > 3);
+        for s in &spans {
+            let n = count(&[text[s.start..s.end].to_string()]).unwrap()[0];
+            assert!(n <= 512, "{n}");
+        }
+    }
+
+    #[test]
+    fn hashes_are_sha256_hex() {
+        assert_eq!(
+            content_hash("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

@@ -24,7 +24,8 @@ pub enum Source {
     Path {
         /// The file or directory.
         path: PathBuf,
-        /// For a directory: which files, as a glob such as `**/*.md`.
+        /// For a directory: which files, as a glob such as `**/*.md`
+        /// (a file given directly is read whatever its name).
         glob: Option<String>,
     },
     /// An http or https URL.
@@ -110,13 +111,6 @@ pub(crate) fn expand(source: &Source, limits: &Limits) -> Vec<Pending> {
                 Ok(files) => files.into_iter().map(Pending::File).collect(),
                 Err(e) => vec![Pending::Failed(source.label(), e)],
             },
-            Ok(_) if glob.is_some() => vec![Pending::Failed(
-                source.label(),
-                Error::InvalidInput(format!(
-                    "{}: a glob applies to a directory, and this is a file",
-                    source.label()
-                )),
-            )],
             Ok(_) => vec![Pending::File(path.clone())],
             Err(e) => vec![Pending::Failed(source.label(), Error::io(path, e))],
         },
