@@ -14,7 +14,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use embedrock_core::Catalogue;
 use embedrock_store::{
-    Filter, Hit, Item, Memory, Page, Record, Scope, SqliteStore, VectorStore, MAX_PAGE,
+    Filter, Hit, IngestEvent, IngestOptions, Item, Memory, Outcome, Page, Record, Scope, Source,
+    SourceReport, SqliteStore, VectorStore, MAX_PAGE,
 };
 use serde_json::{json, Map, Value};
 
@@ -85,11 +86,51 @@ pub struct AddArgs {
     #[arg(long)]
     pub metadata: Option<String>,
     #[command(flatten)]
+    pub ingest: IngestArgs,
+    #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub embedder: EmbedderArgs,
+}
+
+/// `embedrock add --file/--url`: documents cut into chunks.
+#[derive(Args, Clone, Debug, Default)]
+pub struct IngestArgs {
+    /// A file (txt, md, html) or a directory, cut into chunks (repeatable;
+    /// files are read before URLs).
+    #[arg(long, conflicts_with_all = ["texts", "input"])]
+    pub file: Vec<PathBuf>,
+    /// An http(s) URL to fetch and cut into chunks (repeatable).
+    #[arg(long, conflicts_with_all = ["texts", "input"])]
+    pub url: Vec<String>,
+    /// Which files of a --file directory, e.g. `**/*.md` (default: every
+    /// txt, md and html file).
+    #[arg(long, requires = "file")]
+    pub glob: Option<String>,
+    /// Tokens per chunk (default: the model's limit, at most 512).
+    #[arg(long, value_parser = crate::ranged::<1, 1_000_000>)]
+    pub chunk_tokens: Option<usize>,
+    /// Tokens each chunk repeats from the one before (default: an eighth of
+    /// the chunk size).
+    #[arg(long, value_parser = crate::ranged::<0, 1_000_000>)]
+    pub chunk_overlap: Option<usize>,
+    /// Stop at the first file or URL that fails.
+    #[arg(long)]
+    pub stop_on_error: bool,
+}
+
+impl IngestArgs {
+    fn sources(&self) -> Vec<Source> {
+        let files = self.file.iter().map(|path| Source::Path {
+            path: path.clone(),
+            glob: self.glob.clone(),
+        });
+        files
+            .chain(self.url.iter().cloned().map(Source::Url))
+            .collect()
+    }
 }
 
 /// How search results are printed.
@@ -292,7 +333,9 @@ fn read_items(args: &AddArgs, common: &Map<String, Value>) -> Result<Vec<Item>> 
     };
     let Some(path) = &args.input else {
         if args.texts.is_empty() {
-            bail!("nothing to add: give texts as arguments or with --input FILE");
+            bail!(
+                "nothing to add: give texts as arguments, --input FILE, --file PATH or --url URL"
+            );
         }
         return Ok(args
             .texts
@@ -350,6 +393,12 @@ fn read_jsonl_items(
 /// `embedrock add`: prints the new ids, one JSON object per line.
 pub async fn add(args: AddArgs, quiet: bool) -> Result<()> {
     let common = parse_object(args.metadata.as_deref(), "--metadata")?.unwrap_or_default();
+    if !args.ingest.file.is_empty() || !args.ingest.url.is_empty() {
+        return ingest(args, common, quiet).await;
+    }
+    if args.ingest.chunk_tokens.is_some() || args.ingest.chunk_overlap.is_some() {
+        bail!("--chunk-tokens and --chunk-overlap apply to --file and --url");
+    }
     let items = read_items(&args, &common)?;
     let scope = args.scope.scope();
     scope.check_for_add()?;
@@ -388,6 +437,110 @@ pub async fn add(args: AddArgs, quiet: bool) -> Result<()> {
             "added {n} texts to {} ({})",
             args.store.collection,
             memory.identity()
+        );
+    }
+    Ok(())
+}
+
+/// `embedrock add --file/--url`: one JSON line per file or URL (`added`
+/// with its ids, `duplicate`, `failed` with its error), a summary on
+/// standard error, and an error naming every source that failed.
+async fn ingest(args: AddArgs, metadata: Map<String, Value>, quiet: bool) -> Result<()> {
+    let scope = args.scope.scope();
+    scope.check_for_add()?;
+    let sources = args.ingest.sources();
+    let store = open_store(&args.store)?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let options = IngestOptions {
+        chunk_tokens: args.ingest.chunk_tokens,
+        chunk_overlap: args.ingest.chunk_overlap,
+        metadata,
+        stop_on_error: args.ingest.stop_on_error,
+        ..IngestOptions::default()
+    };
+    let bar = ingest_bar(crate::progress::enabled(quiet));
+    let out = std::sync::Mutex::new(std::io::stdout());
+    let on_event = |event: &IngestEvent| match event {
+        IngestEvent::Planned { sources } => bar.set_length(*sources as u64),
+        IngestEvent::Chunked { source, chunks } => {
+            bar.set_message(format!("{source}: {chunks} chunks"))
+        }
+        IngestEvent::Stored { .. } => {}
+        IngestEvent::Done(report) => {
+            bar.inc(1);
+            if let Ok(mut out) = out.lock() {
+                let _ = writeln!(out, "{}", json!(report));
+            }
+        }
+    };
+    let reports = memory
+        .ingest(
+            &args.store.collection,
+            &scope,
+            &sources,
+            &options,
+            &on_event,
+        )
+        .await?;
+    bar.finish_and_clear();
+    summarize(&reports, &args.store.collection, quiet)
+}
+
+fn ingest_bar(show: bool) -> indicatif::ProgressBar {
+    if !show {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar =
+        indicatif::ProgressBar::with_draw_target(Some(0), indicatif::ProgressDrawTarget::stderr());
+    let style = indicatif::ProgressStyle::with_template("[{bar:30}] {pos}/{len} sources {msg}")
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// The closing line, and an error naming the sources that failed.
+fn summarize(reports: &[SourceReport], collection: &str, quiet: bool) -> Result<()> {
+    let (mut chunks, mut added, mut present, mut replaced) = (0, 0, 0, 0);
+    let mut failed = Vec::new();
+    for r in reports {
+        match &r.outcome {
+            Outcome::Added { ids, replaced: n } => {
+                added += 1;
+                chunks += ids.len();
+                replaced += n;
+            }
+            Outcome::Duplicate { chunks } => {
+                present += 1;
+                if !quiet {
+                    eprintln!("{}: already present ({chunks} chunks)", r.source);
+                }
+            }
+            Outcome::Failed { error, .. } if error.contains(&r.source) => {
+                eprintln!("{error}");
+                failed.push(r.source.as_str());
+            }
+            Outcome::Failed { error, .. } => {
+                eprintln!("{}: {error}", r.source);
+                failed.push(r.source.as_str());
+            }
+            Outcome::NotAttempted => failed.push(r.source.as_str()),
+        }
+    }
+    if !quiet {
+        eprintln!(
+            "{} sources: {added} added ({chunks} chunks, {replaced} old chunks replaced), \
+             {present} already present, {} failed, into {collection}",
+            reports.len(),
+            failed.len()
+        );
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} sources failed: {}",
+            failed.len(),
+            reports.len(),
+            failed.join(", ")
         );
     }
     Ok(())

@@ -12,6 +12,7 @@
 mod backend;
 mod error;
 pub mod filter;
+pub mod ingest;
 mod memory;
 pub mod scan;
 pub mod sqlite;
@@ -20,6 +21,7 @@ mod types;
 pub use backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, VectorStore};
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
+pub use ingest::{IngestEvent, IngestOptions, Outcome, Source, SourceReport};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
 pub use sqlite::SqliteStore;
 pub use types::{

@@ -377,6 +377,35 @@ impl Memory {
             other => other,
         }
     }
+
+    /// Ingests files, directories and URLs into `collection` under `scope`:
+    /// each is read within `options.limits`, its text extracted and cut into
+    /// chunks of the embedder's tokens, and each chunk stored with its
+    /// [`Origin`]. Returns one report per file or URL, in order: its new ids,
+    /// "already present" when the same content is stored, or its error (a
+    /// failed source never stops the others unless `options.stop_on_error`).
+    /// Each batch of chunks is committed before the next is embedded.
+    /// Errors only for what spoils every source: a missing scope, a bad
+    /// chunk size, a collection of another embedder.
+    pub async fn ingest(
+        &self,
+        collection: &str,
+        scope: &Scope,
+        sources: &[crate::ingest::Source],
+        options: &crate::ingest::IngestOptions,
+        progress: &(dyn Fn(&crate::ingest::IngestEvent) + Send + Sync),
+    ) -> Result<Vec<crate::ingest::SourceReport>> {
+        crate::ingest::run(
+            self,
+            &self.embedder,
+            collection,
+            scope,
+            sources,
+            options,
+            progress,
+        )
+        .await
+    }
 }
 
 /// The filter that keeps records of `scope` (every set id must match).
