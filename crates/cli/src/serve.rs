@@ -86,8 +86,9 @@ pub struct ServeArgs {
     /// The collection mem0's routes use.
     #[arg(long, default_value = embedrock_server::memory::DEFAULT_COLLECTION)]
     pub memory_collection: String,
-    /// Serve no memory API (opens no store).
-    #[arg(long, conflicts_with_all = ["store", "memory_model"])]
+    /// Serve no memory API and open no store (wins over --store and
+    /// EMBEDROCK_STORE).
+    #[arg(long)]
     pub no_memory: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
