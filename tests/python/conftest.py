@@ -2,8 +2,9 @@
 
 The binary comes from EMBEDROCK_BIN (default: `embedrock` on PATH); the
 arguments before the serve options from EMBEDROCK_BIN_ARGS (default:
-`serve`). Each server is stopped with SIGTERM at the end, and must exit
-cleanly.
+`serve`). A server given no `--store` runs with `--no-memory`, so no test
+writes a memory store under the user's home. Each server is stopped with
+SIGTERM at the end, and must exit cleanly.
 """
 
 import os
@@ -26,6 +27,8 @@ class Server:
     """A running `embedrock serve`."""
 
     def __init__(self, *args, env=None):
+        if "--store" not in args and "--no-memory" not in args:
+            args = (*args, "--no-memory")
         cmd = [BIN, *BIN_ARGS, "--port", "0", "--no-access-log", *args]
         self.proc = subprocess.Popen(
             cmd,

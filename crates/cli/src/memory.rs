@@ -237,7 +237,7 @@ pub struct ReembedArgs {
 }
 
 /// The store file a `--store` value names.
-fn store_path(spec: Option<&str>) -> Result<PathBuf> {
+pub(crate) fn store_path(spec: Option<&str>) -> Result<PathBuf> {
     let Some(spec) = spec.filter(|s| !s.is_empty()) else {
         let data = std::env::var_os("XDG_DATA_HOME")
             .filter(|v| !v.is_empty())

@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
 use embedrock_core::DynEmbedder;
-use embedrock_server::{AuthMode, FaultConfig, Listening, ServerConfig, Tls};
+use embedrock_server::memory::MemoryApi;
+use embedrock_server::{AppState, AuthMode, FaultConfig, Listening, ServerConfig, Tls};
 
 /// Options of `embedrock serve`.
 #[derive(clap::Args, Clone)]
@@ -73,6 +74,22 @@ pub struct ServeArgs {
     /// No access log on standard error.
     #[arg(long)]
     pub no_access_log: bool,
+    /// The memory store behind `/v1/memory/` and mem0's routes:
+    /// `sqlite://PATH` or a file path (default: the memory commands' store,
+    /// `$XDG_DATA_HOME/embedrock/store.db`).
+    #[arg(long, env = "EMBEDROCK_STORE")]
+    pub store: Option<String>,
+    /// The local model the memory API embeds with (default: the served
+    /// default model).
+    #[arg(long)]
+    pub memory_model: Option<String>,
+    /// The collection mem0's routes use.
+    #[arg(long, default_value = embedrock_server::memory::DEFAULT_COLLECTION)]
+    pub memory_collection: String,
+    /// Serve no memory API and open no store (wins over --store and
+    /// EMBEDROCK_STORE).
+    #[arg(long)]
+    pub no_memory: bool,
     #[command(flatten)]
     pub limits: LimitArgs,
 }
@@ -149,6 +166,10 @@ impl std::fmt::Debug for ServeArgs {
                 &format_args!("[{} redacted]", self.api_keys.len()),
             )
             .field("faults", &self.faults)
+            .field(
+                "store",
+                &self.store.as_deref().map(embedrock_core::util::redact_url),
+            )
             .finish()
     }
 }
@@ -228,6 +249,64 @@ fn tls_settings(args: &ServeArgs, config: &ServerConfig) -> Result<Option<Tls>> 
     Ok(Some(tls))
 }
 
+/// The memory API: the store `--store` names (else the memory commands'
+/// default) and the memory model, reusing a served model's embedder. With
+/// no `--store` and no default location (no `HOME`), the server runs
+/// without a memory API and says so.
+async fn open_memory(
+    args: &ServeArgs,
+    config: &ServerConfig,
+    backends: &[(String, DynEmbedder)],
+    settings: &crate::open::OpenSettings,
+) -> Result<Option<MemoryApi>> {
+    if args.no_memory {
+        return Ok(None);
+    }
+    let name_len = args.memory_collection.len();
+    if !(1..=embedrock_store::MAX_ID_BYTES).contains(&name_len) {
+        bail!(
+            "--memory-collection must be 1 to {} bytes",
+            embedrock_store::MAX_ID_BYTES
+        );
+    }
+    let path = match crate::memory::store_path(args.store.as_deref()) {
+        Ok(p) => p,
+        Err(e) if args.store.is_none() => {
+            eprintln!("warning: no memory API: {e:#} (give --store)");
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    let store = embedrock_store::SqliteStore::open(&path)
+        .with_context(|| format!("opening the memory store {}", path.display()))?;
+    let model = args
+        .memory_model
+        .clone()
+        .or_else(|| config.default_backend.clone())
+        .unwrap_or_else(|| embedrock_core::Catalogue::LOCAL_DEFAULT.to_string());
+    if crate::open::is_bedrock(&model, &settings.bedrock) {
+        bail!(
+            "{model} is an Amazon Bedrock model; the memory API of serve embeds with local models"
+        );
+    }
+    let embedder = match backends.iter().find(|(n, _)| *n == model) {
+        Some((_, e)) => e.clone(),
+        None => crate::open::open_embedder(&model, settings)
+            .await
+            .with_context(|| format!("opening local model {model}"))?,
+    };
+    let memory = embedrock_store::Memory::new(std::sync::Arc::new(store), embedder, None)?;
+    eprintln!(
+        "memory API: store {}, model {model}, mem0 collection {:?}",
+        path.display(),
+        args.memory_collection
+    );
+    Ok(Some(MemoryApi::with_collection(
+        memory,
+        args.memory_collection.clone(),
+    )))
+}
+
 /// Runs the server until SIGINT or SIGTERM; requests in flight finish first.
 pub async fn run(args: ServeArgs) -> Result<()> {
     let config = build_config(&args)?;
@@ -258,6 +337,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
                 .ok_or_else(|| format!("no backend {name}"))
         })
         .map_err(anyhow::Error::msg)?;
+    let memory = open_memory(&args, &config, &backends, &settings).await?;
     let listening = Listening::bind(&args.host, args.port)
         .await
         .with_context(|| format!("binding {}:{}", args.host, args.port))?;
@@ -282,7 +362,7 @@ pub async fn run(args: ServeArgs) -> Result<()> {
     use std::io::Write;
     let _ = std::io::stdout().flush();
     let limits = config.connection_limits();
-    let app = embedrock_server::app(models, config);
+    let app = embedrock_server::router(AppState::with_memory(models, config, memory));
     embedrock_server::serve_with(
         listening,
         app,

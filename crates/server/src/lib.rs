@@ -29,6 +29,7 @@ mod error;
 pub mod faults;
 mod invoke;
 pub mod limits;
+pub mod memory;
 pub mod models;
 mod openai;
 mod serve;
@@ -66,6 +67,8 @@ pub struct Inner {
     pub admission: Admission,
     /// The regions SigV4 credential scopes may name.
     pub signing_regions: Vec<String>,
+    /// The memory API's store and embedder, when the server has one.
+    pub memory: Option<memory::MemoryApi>,
 }
 
 impl std::ops::Deref for AppState {
@@ -87,6 +90,15 @@ impl std::fmt::Debug for AppState {
 impl AppState {
     /// State over these models with this configuration.
     pub fn new(models: ModelMap, options: ServerConfig) -> Self {
+        AppState::with_memory(models, options, None)
+    }
+
+    /// State over these models, with the memory API over `memory` when given.
+    pub fn with_memory(
+        models: ModelMap,
+        options: ServerConfig,
+        memory: Option<memory::MemoryApi>,
+    ) -> Self {
         let faults = Faults::new(options.faults.clone());
         let admission = Admission::new(options.max_in_flight_texts);
         let signing_regions = options.signing_regions();
@@ -96,6 +108,7 @@ impl AppState {
             faults,
             admission,
             signing_regions,
+            memory,
         }))
     }
 }

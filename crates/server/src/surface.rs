@@ -32,7 +32,11 @@ enum Surface {
 
 impl Surface {
     fn of(path: &str) -> Surface {
-        if path.starts_with("/v1/") || path.starts_with("/_embedrock/") {
+        if path.starts_with("/v1/")
+            || path.starts_with("/v2/memories")
+            || path.starts_with("/v3/memories")
+            || path.starts_with("/_embedrock/")
+        {
             Surface::Own
         } else {
             Surface::Bedrock
@@ -92,6 +96,7 @@ pub(crate) fn router(state: AppState) -> Router {
             get(faults_get).put(faults_put).delete(faults_reset),
         )
         .route("/_embedrock/health", get(health))
+        .merge(crate::memory::routes())
         .method_not_allowed_fallback(wrong_method)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
@@ -252,8 +257,9 @@ async fn check_bedrock(
     crate::invoke::blocking(check).await?
 }
 
-/// embedrock's own API takes `Authorization: Bearer <api key>` whenever
-/// auth is on; the health route is open to every caller.
+/// embedrock's own API takes `Authorization: Bearer <api key>` (or
+/// `Token <api key>`, as mem0's client sends it) whenever auth is on; the
+/// health route is open to every caller.
 fn check_own(st: &AppState, parts: &axum::http::request::Parts) -> Result<(), WireError> {
     let auth = &st.options.auth;
     if auth.mode == AuthMode::None || parts.uri.path() == "/_embedrock/health" {
@@ -263,7 +269,11 @@ fn check_own(st: &AppState, parts: &axum::http::request::Parts) -> Result<(), Wi
         .headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().strip_prefix("Bearer "))
+        .and_then(|v| {
+            let v = v.trim();
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("Token "))
+        })
         .map(str::trim);
     match token {
         Some(t) if auth.accepts_api_key(t) => Ok(()),
