@@ -13,6 +13,7 @@ mod backend;
 mod error;
 pub mod filter;
 mod memory;
+pub mod postgres;
 pub mod scan;
 pub mod sqlite;
 mod types;
@@ -21,6 +22,7 @@ pub use backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, 
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
