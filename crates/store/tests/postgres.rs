@@ -503,3 +503,89 @@ async fn bad_input_is_refused_and_changes_nothing() {
         .is_err());
     fresh.drop().await;
 }
+
+/// Figures, not a check: insert rate, index build time, search latency and
+/// recall@10 of the HNSW path against the exact scan. Run with
+/// `cargo test -p embedrock-store --test postgres -- --ignored --nocapture measure`
+/// (`EMBEDROCK_PG_MEASURE_N` records, 20,000 by default, 384 dimensions).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a measurement; run by hand"]
+async fn measure_search_paths() {
+    use std::time::Instant;
+    let n: u64 = std::env::var("EMBEDROCK_PG_MEASURE_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(20_000);
+    let dims = 384;
+    let fresh = Fresh::new("measure");
+    let store = fresh.store(PgOptions {
+        index_threshold: None,
+        ..PgOptions::default()
+    });
+    store
+        .ensure_collection("m", &common::identity(dims))
+        .await
+        .unwrap();
+    let start = Instant::now();
+    for lo in (0..n).step_by(1000) {
+        let batch: Vec<NewRecord> = (lo..(lo + 1000).min(n))
+            .map(|i| {
+                common::record(
+                    &format!("t{i}"),
+                    &format!("u{}", i % 100),
+                    json!({"i": i}),
+                    random_unit(i, dims),
+                )
+            })
+            .collect();
+        store.insert("m", batch).await.unwrap();
+    }
+    let insert = start.elapsed();
+    let start = Instant::now();
+    store.build_index("m").await.unwrap();
+    let build = start.elapsed();
+    println!(
+        "{n} x {dims}: insert {:.1} s ({:.0} records/s), HNSW build {:.1} s",
+        insert.as_secs_f64(),
+        n as f64 / insert.as_secs_f64(),
+        build.as_secs_f64()
+    );
+    for (label, filter) in [
+        ("unfiltered", json!({})),
+        ("1% filter", json!({"user_id": "u7"})),
+    ] {
+        let (mut exact_ms, mut approx_ms, mut found) = (Vec::new(), Vec::new(), 0usize);
+        let queries = 50u64;
+        for q in 0..queries {
+            let v = random_unit(1_000_000 + q, dims);
+            let t = Instant::now();
+            let exact = store
+                .search(
+                    "m",
+                    &search(v.clone(), 10, filter.clone(), SearchPath::Exact),
+                )
+                .await
+                .unwrap();
+            exact_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            let t = Instant::now();
+            let approx = store
+                .search("m", &search(v, 10, filter.clone(), SearchPath::Approximate))
+                .await
+                .unwrap();
+            approx_ms.push(t.elapsed().as_secs_f64() * 1e3);
+            found += ids(&approx)
+                .iter()
+                .filter(|id| ids(&exact).contains(id))
+                .count();
+        }
+        exact_ms.sort_by(f64::total_cmp);
+        approx_ms.sort_by(f64::total_cmp);
+        let p = |v: &[f64], q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        println!(
+            "{label}: exact p50 {:.1} ms p99 {:.1} ms; approximate p50 {:.1} ms p99 {:.1} ms; recall@10 {:.3}",
+            p(&exact_ms, 0.5), p(&exact_ms, 0.99), p(&approx_ms, 0.5), p(&approx_ms, 0.99),
+            found as f64 / (queries * 10) as f64
+        );
+    }
+    fresh.drop().await;
+}
