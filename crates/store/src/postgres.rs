@@ -749,7 +749,7 @@ impl PgStore {
                         "collection of {dims} dimensions has no approximate index (pgvector indexes at most {MAX_HALFVEC_INDEX_DIMENSIONS})"
                     ))
                 })?;
-                let ef = candidates.clamp(40, 1000);
+                let ef = (k * 10).clamp(100, 1000);
                 let max_scan = (candidates * 50).max(20_000);
                 tx.batch_execute(&format!(
                     "SET LOCAL hnsw.ef_search = {ef}; SET LOCAL hnsw.iterative_scan = relaxed_order; \
