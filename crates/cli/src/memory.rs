@@ -1,7 +1,8 @@
 //! The memory commands: `add`, `search`, `get`, `list`, `update`, `delete`,
 //! `history` and `collections`, over the embedded store.
 //!
-//! The store is `--store` (`sqlite://PATH` or a path; `$EMBEDROCK_STORE`),
+//! The store is `--store` (`sqlite://PATH`, a path, or `postgres://...`;
+//! `$EMBEDROCK_STORE`),
 //! by default `$XDG_DATA_HOME/embedrock/store.db`. A command with no
 //! `--model` uses the model the collection was made with, or the local
 //! default for a new collection.
@@ -24,8 +25,9 @@ use crate::open::OpenSettings;
 /// Where the store is and which collection to use.
 #[derive(Args, Clone, Debug)]
 pub struct StoreArgs {
-    /// The store: `sqlite://PATH` or a file path (default:
-    /// `$XDG_DATA_HOME/embedrock/store.db`, else `~/.local/share/embedrock/store.db`).
+    /// The store: `sqlite://PATH`, a file path, or
+    /// `postgres://user:password@host:port/database` (PostgreSQL + pgvector;
+    /// default: `$XDG_DATA_HOME/embedrock/store.db`, else `~/.local/share/embedrock/store.db`).
     #[arg(long, env = "EMBEDROCK_STORE")]
     pub store: Option<String>,
     /// The collection.
@@ -246,15 +248,20 @@ pub(crate) fn store_path(spec: Option<&str>) -> Result<PathBuf> {
             .context("no store given and neither XDG_DATA_HOME nor HOME is set")?;
         return Ok(data.join("embedrock").join("store.db"));
     };
-    if spec.starts_with("postgres://") || spec.starts_with("postgresql://") {
-        bail!("the PostgreSQL backend is not available yet; use sqlite://PATH");
-    }
     Ok(PathBuf::from(
         spec.strip_prefix("sqlite://").unwrap_or(spec),
     ))
 }
 
 fn open_store(args: &StoreArgs) -> Result<Arc<dyn VectorStore>> {
+    if let Some(url) = args
+        .store
+        .as_deref()
+        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    {
+        // Messages name the server without its password.
+        return Ok(Arc::new(embedrock_store::PgStore::open(url)?));
+    }
     let path = store_path(args.store.as_deref())?;
     Ok(Arc::new(SqliteStore::open(&path)?))
 }

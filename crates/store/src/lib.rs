@@ -14,6 +14,7 @@ mod error;
 pub mod filter;
 pub mod ingest;
 mod memory;
+pub mod postgres;
 pub mod scan;
 pub mod sqlite;
 mod types;
@@ -23,6 +24,7 @@ pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
 pub use ingest::{IngestEvent, IngestOptions, Outcome, Source, SourceReport};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
+pub use postgres::{PgOptions, PgStore};
 pub use sqlite::SqliteStore;
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
