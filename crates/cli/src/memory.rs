@@ -14,7 +14,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use embedrock_core::Catalogue;
 use embedrock_store::{
-    Filter, Hit, Item, Memory, Page, Record, Scope, SqliteStore, VectorStore, MAX_PAGE,
+    Filter, Hit, Item, Memory, Page, Record, Scope, SearchPath, SqliteStore, VectorStore, MAX_PAGE,
 };
 use serde_json::{json, Map, Value};
 
@@ -118,12 +118,24 @@ pub struct SearchArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = SearchOutput::Table)]
     pub output: SearchOutput,
+    /// How to search: `auto` picks by collection size and filter; `exact`
+    /// scores every vector; `int8` and `binary` scan quantised vectors and
+    /// rescore the best; `approximate` uses the HNSW index (built on first
+    /// use and saved beside the store).
+    #[arg(long, default_value = "auto", value_parser = parse_search_path)]
+    pub search_path: SearchPath,
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub embedder: EmbedderArgs,
+}
+
+fn parse_search_path(s: &str) -> std::result::Result<SearchPath, String> {
+    SearchPath::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a search path: auto, exact, int8, binary or approximate")
+    })
 }
 
 /// `embedrock get`, `delete`, `history`: one record by id.
@@ -383,7 +395,9 @@ fn record_json(r: &Record) -> Value {
 pub async fn search(args: SearchArgs, quiet: bool) -> Result<()> {
     let filter = parse_filter(args.filter.as_deref())?;
     let store = open_store(&args.store)?;
-    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet)
+        .await?
+        .with_search_path(args.search_path);
     let hits = memory
         .search(
             &args.store.collection,

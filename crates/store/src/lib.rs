@@ -12,7 +12,9 @@
 mod backend;
 mod error;
 pub mod filter;
+pub mod index;
 mod memory;
+pub mod quant;
 pub mod scan;
 pub mod sqlite;
 mod types;
@@ -21,7 +23,7 @@ pub use backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, 
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
-pub use sqlite::SqliteStore;
+pub use sqlite::{Searched, SqliteStore};
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
 };
