@@ -15,8 +15,8 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use embedrock_core::Catalogue;
 use embedrock_store::{
-    Filter, Hit, IngestEvent, IngestOptions, Item, Memory, Outcome, Page, Record, Scope, Source,
-    SourceReport, SqliteStore, VectorStore, MAX_PAGE,
+    Filter, Hit, IngestEvent, IngestOptions, Item, Memory, Outcome, Page, Record, Scope,
+    SearchPath, Source, SourceReport, SqliteStore, VectorStore, MAX_PAGE,
 };
 use serde_json::{json, Map, Value};
 
@@ -161,12 +161,24 @@ pub struct SearchArgs {
     /// Output format.
     #[arg(long, short, value_enum, default_value_t = SearchOutput::Table)]
     pub output: SearchOutput,
+    /// How to search: `auto` picks by collection size and filter; `exact`
+    /// scores every vector; `int8` and `binary` scan quantised vectors and
+    /// rescore the best; `approximate` uses the HNSW index (built on first
+    /// use and saved beside the store).
+    #[arg(long, default_value = "auto", value_parser = parse_search_path)]
+    pub search_path: SearchPath,
     #[command(flatten)]
     pub scope: ScopeArgs,
     #[command(flatten)]
     pub store: StoreArgs,
     #[command(flatten)]
     pub embedder: EmbedderArgs,
+}
+
+fn parse_search_path(s: &str) -> std::result::Result<SearchPath, String> {
+    SearchPath::parse(s).ok_or_else(|| {
+        format!("{s:?} is not a search path: auto, exact, int8, binary or approximate")
+    })
 }
 
 /// `embedrock get`, `delete`, `history`: one record by id.
@@ -254,16 +266,22 @@ pub(crate) fn store_path(spec: Option<&str>) -> Result<PathBuf> {
 }
 
 fn open_store(args: &StoreArgs) -> Result<Arc<dyn VectorStore>> {
-    if let Some(url) = args
-        .store
-        .as_deref()
-        .filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
+    open_store_at(args.store.as_deref())
+}
+
+/// Opens the store a `--store` value names: `postgres://...` or
+/// `postgresql://...` for PostgreSQL, else a SQLite file.
+pub(crate) fn open_store_at(spec: Option<&str>) -> Result<Arc<dyn VectorStore>> {
+    if let Some(url) =
+        spec.filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
     {
         // Messages name the server without its password.
         return Ok(Arc::new(embedrock_store::PgStore::open(url)?));
     }
-    let path = store_path(args.store.as_deref())?;
-    Ok(Arc::new(SqliteStore::open(&path)?))
+    let path = store_path(spec)?;
+    Ok(Arc::new(SqliteStore::open(&path).with_context(|| {
+        format!("opening the memory store {}", path.display())
+    })?))
 }
 
 /// Pairs the store with the model the flags name, else the collection's own.
@@ -581,7 +599,9 @@ fn record_json(r: &Record) -> Value {
 pub async fn search(args: SearchArgs, quiet: bool) -> Result<()> {
     let filter = parse_filter(args.filter.as_deref())?;
     let store = open_store(&args.store)?;
-    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet).await?;
+    let memory = open_memory(store, &args.store.collection, &args.embedder, quiet)
+        .await?
+        .with_search_path(args.search_path);
     let hits = memory
         .search(
             &args.store.collection,

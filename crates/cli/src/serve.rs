@@ -269,16 +269,14 @@ async fn open_memory(
             embedrock_store::MAX_ID_BYTES
         );
     }
-    let path = match crate::memory::store_path(args.store.as_deref()) {
-        Ok(p) => p,
+    let store = match crate::memory::open_store_at(args.store.as_deref()) {
+        Ok(s) => s,
         Err(e) if args.store.is_none() => {
             eprintln!("warning: no memory API: {e:#} (give --store)");
             return Ok(None);
         }
         Err(e) => return Err(e),
     };
-    let store = embedrock_store::SqliteStore::open(&path)
-        .with_context(|| format!("opening the memory store {}", path.display()))?;
     let model = args
         .memory_model
         .clone()
@@ -295,10 +293,13 @@ async fn open_memory(
             .await
             .with_context(|| format!("opening local model {model}"))?,
     };
-    let memory = embedrock_store::Memory::new(std::sync::Arc::new(store), embedder, None)?;
+    let memory = embedrock_store::Memory::new(store, embedder, None)?;
     eprintln!(
         "memory API: store {}, model {model}, mem0 collection {:?}",
-        path.display(),
+        args.store.as_deref().map_or_else(
+            || "the default file".to_string(),
+            embedrock_core::util::redact_url
+        ),
         args.memory_collection
     );
     Ok(Some(MemoryApi::with_collection(

@@ -12,9 +12,11 @@
 mod backend;
 mod error;
 pub mod filter;
+pub mod index;
 pub mod ingest;
 mod memory;
 pub mod postgres;
+pub mod quant;
 pub mod scan;
 pub mod sqlite;
 mod types;
@@ -25,7 +27,7 @@ pub use filter::{Fields, Filter, Op};
 pub use ingest::{IngestEvent, IngestOptions, Outcome, Source, SourceReport};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
 pub use postgres::{PgOptions, PgStore};
-pub use sqlite::SqliteStore;
+pub use sqlite::{Searched, SqliteStore};
 pub use types::{
     Change, Event, Hit, Identity, Origin, Page, Record, Scope, MAX_ID_BYTES, MAX_PAGE,
 };

@@ -303,7 +303,7 @@ pub fn pack_signs(v: &[f32]) -> Vec<u64> {
     out
 }
 
-fn parallel_top_k(
+pub(crate) fn parallel_top_k(
     rows: usize,
     k: usize,
     threads: usize,

@@ -18,8 +18,10 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
 use crate::backend::{CollectionInfo, NewRecord, Patch, Search, Staged, VectorStore};
-use crate::scan::{self, Kernel};
-use crate::{Change, Error, Event, Filter, Hit, Identity, Page, Record, Result, Scope};
+use crate::index::{AnnIndex, Bound, Rows};
+use crate::quant::{self, I8Kernel, Int8Matrix};
+use crate::scan::{self, Kernel, Scored};
+use crate::{Change, Error, Event, Filter, Hit, Identity, Page, Record, Result, Scope, SearchPath};
 
 /// How long a writer waits for another process's transaction to finish.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(60);
@@ -65,13 +67,21 @@ CREATE INDEX IF NOT EXISTS history_by_memory ON history(memory_id, seq);
 const RECORD_COLUMNS: &str =
     "id, text, user_id, agent_id, run_id, metadata, origin, created_at, updated_at";
 
-/// A collection's records and vectors, loaded for searching.
+/// A collection's records and vectors, loaded for searching, with the
+/// quantised forms of the vectors built beside them.
 struct Loaded {
     version: i64,
     dims: usize,
+    /// The collection's identity as stored (JSON), to tell indexes apart.
+    identity: String,
+    normalized: bool,
     records: Vec<Record>,
     views: Vec<Map<String, Value>>,
     matrix: Vec<f32>,
+    int8: Int8Matrix,
+    /// Sign bits, `words` u64 a row.
+    bits: Vec<u64>,
+    words: usize,
 }
 
 /// The embedded store: one SQLite file.
@@ -80,8 +90,49 @@ pub struct SqliteStore {
     path: PathBuf,
     conn: Arc<Mutex<Connection>>,
     loaded: Arc<Mutex<HashMap<String, Arc<Loaded>>>>,
+    indexes: Indexes,
     kernel: Kernel,
+    i8_kernel: I8Kernel,
     threads: usize,
+    ef: usize,
+}
+
+/// Below this many admitted rows, [`SearchPath::Auto`] scans exactly.
+pub const EXACT_BELOW: usize = 20_000;
+/// A filter admitting fewer than one row in this many is selective: an
+/// approximate search then scans the admitted rows exactly instead.
+pub const SELECTIVE_RATIO: usize = 10;
+/// Candidates a binary scan keeps for rescoring, per result asked for. On
+/// clustered 384-d vectors 10 per result found 85-90% of the true top 10,
+/// 20 about 97-98%; rescoring a few hundred rows costs far less than the
+/// scan, so 30.
+pub const BINARY_OVERSAMPLE: usize = 30;
+/// Candidates an int8 scan keeps for rescoring, per result asked for.
+pub const INT8_OVERSAMPLE: usize = 4;
+/// The approximate index's search list (`ef`) by default.
+pub const DEFAULT_EF: usize = 128;
+
+/// A search's results and how they were found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Searched {
+    /// The records nearest the query, best first.
+    pub hits: Vec<Hit>,
+    /// The path that found them: never [`SearchPath::Auto`]; a forced
+    /// approximate search that fell back to an exact scan of the admitted
+    /// rows (a selective filter) says [`SearchPath::Exact`].
+    pub path: SearchPath,
+    /// How many records the filter admitted.
+    pub admitted: usize,
+}
+
+/// The approximate indexes of a store's collections: in memory, and saved
+/// in the directory beside the store's file.
+#[derive(Clone)]
+struct Indexes {
+    dir: PathBuf,
+    bound: Arc<Mutex<HashMap<String, Arc<Bound>>>>,
+    /// One index is built or bound at a time.
+    building: Arc<Mutex<()>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -112,12 +163,21 @@ impl SqliteStore {
         conn.execute_batch(SCHEMA)
             .map_err(|e| Error::db(&path, e))?;
         migrate(&conn, &path)?;
+        let mut dir = path.clone().into_os_string();
+        dir.push(".hnsw");
         Ok(SqliteStore {
             path,
             conn: Arc::new(Mutex::new(conn)),
             loaded: Arc::new(Mutex::new(HashMap::new())),
+            indexes: Indexes {
+                dir: PathBuf::from(dir),
+                bound: Arc::new(Mutex::new(HashMap::new())),
+                building: Arc::new(Mutex::new(())),
+            },
             kernel: Kernel::detect(),
+            i8_kernel: I8Kernel::detect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            ef: DEFAULT_EF,
         })
     }
 
@@ -125,6 +185,24 @@ impl SqliteStore {
     pub fn with_kernel(mut self, kernel: Kernel) -> Self {
         self.kernel = kernel;
         self
+    }
+
+    /// Sets the int8 kernel (the CPU's best by default).
+    pub fn with_i8_kernel(mut self, kernel: I8Kernel) -> Self {
+        self.i8_kernel = kernel;
+        self
+    }
+
+    /// Sets the approximate index's search list (`ef`, [`DEFAULT_EF`] by
+    /// default): larger finds more of the true nearest, slower.
+    pub fn with_ef(mut self, ef: usize) -> Self {
+        self.ef = ef.clamp(1, 100_000);
+        self
+    }
+
+    /// The directory the approximate indexes are saved in.
+    pub fn index_dir(&self) -> &Path {
+        &self.indexes.dir
     }
 
     /// Sets the threads a search uses (every core by default).
@@ -354,9 +432,9 @@ fn load_if_changed(
     if known == Some(version) {
         return Ok(None);
     }
-    let identity: Identity = serde_json::from_str(&identity)
+    let parsed: Identity = serde_json::from_str(&identity)
         .map_err(|e| Error::Corrupt(format!("collection {name:?} identity: {e}")))?;
-    let dims = identity.dimensions;
+    let dims = parsed.dimensions;
     let mut stmt = conn
         .prepare(&format!(
             "SELECT {RECORD_COLUMNS}, vector FROM records WHERE collection = ?1 ORDER BY seq"
@@ -366,9 +444,14 @@ fn load_if_changed(
     let mut loaded = Loaded {
         version,
         dims,
+        identity: String::new(),
+        normalized: parsed.normalize,
         records: Vec::new(),
         views: Vec::new(),
         matrix: Vec::new(),
+        int8: Int8Matrix::default(),
+        bits: Vec::new(),
+        words: dims.div_ceil(64),
     };
     while let Some(row) = rows.next().map_err(|e| Error::db(path, e))? {
         let record = record_row(row).map_err(|e| Error::db(path, e))??;
@@ -383,9 +466,12 @@ fn load_if_changed(
             )));
         }
         loaded.matrix.extend_from_slice(&vector);
+        loaded.bits.extend(scan::pack_signs(&vector));
         loaded.views.push(record.filter_view());
         loaded.records.push(record);
     }
+    loaded.int8 = Int8Matrix::build(&loaded.matrix, dims);
+    loaded.identity = identity;
     Ok(Some(loaded))
 }
 
@@ -667,6 +753,10 @@ impl VectorStore for SqliteStore {
         if let Ok(mut cache) = self.loaded.lock() {
             cache.remove(&name);
         }
+        let indexes = self.indexes.clone();
+        tokio::task::spawn_blocking(move || indexes.forget(&name))
+            .await
+            .map_err(|e| Error::Backend(format!("index task failed: {e}")))?;
         Ok(dropped)
     }
 
@@ -695,37 +785,7 @@ impl VectorStore for SqliteStore {
     }
 
     async fn search(&self, collection: &str, search: &Search) -> Result<Vec<Hit>> {
-        Page::first(search.top_k).check()?;
-        let loaded = self.load(collection).await?;
-        let identity_dims = loaded.dims;
-        if search.vector.len() != identity_dims {
-            return Err(Error::InvalidInput(format!(
-                "collection {collection} holds {identity_dims} dimensions, the query has {}",
-                search.vector.len()
-            )));
-        }
-        let (kernel, threads, search) = (self.kernel, self.threads, search.clone());
-        tokio::task::spawn_blocking(move || {
-            let allow = |row: usize| search.filter.matches(&loaded.views[row]);
-            let top = scan::top_k(
-                kernel,
-                &loaded.matrix,
-                loaded.dims,
-                &search.vector,
-                search.top_k,
-                threads,
-                &allow,
-            );
-            top.into_iter()
-                .filter(|s| search.threshold.is_none_or(|t| s.score >= t))
-                .map(|s| Hit {
-                    record: loaded.records[s.row].clone(),
-                    score: s.score,
-                })
-                .collect()
-        })
-        .await
-        .map_err(|e| Error::Backend(format!("search task failed: {e}")))
+        Ok(self.search_traced(collection, search).await?.hits)
     }
 
     async fn update(&self, collection: &str, id: &str, patch: Patch) -> Result<Record> {
@@ -964,5 +1024,312 @@ fn check_name(name: &str) -> Result<()> {
         Err(Error::InvalidInput(format!(
             "collection names are 1 to {MAX_COLLECTION_NAME} characters of a-z, A-Z, 0-9, '-', '_' or '.', got {name:?}"
         )))
+    }
+}
+
+impl SqliteStore {
+    /// Searches like [`VectorStore::search`] and says which path found the
+    /// results. [`SearchPath::Auto`] picks by the rows the filter admits:
+    /// fewer than [`EXACT_BELOW`] are scanned exactly; more are searched
+    /// through the approximate index when the collection has one (built by
+    /// [`SqliteStore::build_index`] or a forced approximate search), holds
+    /// unit vectors and the filter is not selective ([`SELECTIVE_RATIO`]);
+    /// otherwise by a binary scan rescored in full precision.
+    pub async fn search_traced(&self, collection: &str, search: &Search) -> Result<Searched> {
+        Page::first(search.top_k).check()?;
+        let loaded = self.load(collection).await?;
+        if search.vector.len() != loaded.dims {
+            return Err(Error::InvalidInput(format!(
+                "collection {collection} holds {} dimensions, the query has {}",
+                loaded.dims,
+                search.vector.len()
+            )));
+        }
+        if search.vector.iter().any(|x| !x.is_finite()) {
+            return Err(Error::InvalidInput(
+                "the query vector holds a non-finite value".into(),
+            ));
+        }
+        if search.path == SearchPath::Approximate && !loaded.normalized {
+            return Err(Error::InvalidInput(format!(
+                "collection {collection} holds vectors that are not unit length; \
+                 the approximate index ranks by cosine and needs normalized vectors \
+                 (search it with exact, int8 or binary)"
+            )));
+        }
+        let ctx = SearchCtx {
+            kernel: self.kernel,
+            i8_kernel: self.i8_kernel,
+            threads: self.threads,
+            ef: self.ef,
+        };
+        let (indexes, name, search) =
+            (self.indexes.clone(), collection.to_string(), search.clone());
+        tokio::task::spawn_blocking(move || run_search(&ctx, &indexes, &name, &loaded, &search))
+            .await
+            .map_err(|e| Error::Backend(format!("search task failed: {e}")))?
+    }
+
+    /// Builds (or brings up to date) the collection's approximate index and
+    /// saves it beside the store; returns how many vectors it covers.
+    pub async fn build_index(&self, collection: &str) -> Result<usize> {
+        let loaded = self.load(collection).await?;
+        if !loaded.normalized {
+            return Err(Error::InvalidInput(format!(
+                "collection {collection} holds vectors that are not unit length; \
+                 the approximate index needs normalized vectors"
+            )));
+        }
+        let (indexes, name) = (self.indexes.clone(), collection.to_string());
+        tokio::task::spawn_blocking(move || {
+            let bound = indexes.ensure(&name, &loaded, true)?;
+            Ok(bound.map_or(0, |b| b.slot_row.len() - b.dead))
+        })
+        .await
+        .map_err(|e| Error::Backend(format!("index task failed: {e}")))?
+    }
+}
+
+#[derive(Clone, Copy)]
+struct SearchCtx {
+    kernel: Kernel,
+    i8_kernel: I8Kernel,
+    threads: usize,
+    ef: usize,
+}
+
+impl Indexes {
+    /// Whether the collection has an index, in memory or saved.
+    fn exists(&self, collection: &str, loaded: &Loaded) -> bool {
+        let cached = self
+            .bound
+            .lock()
+            .ok()
+            .and_then(|m| m.get(collection).cloned());
+        cached.is_some_and(|b| b.index.fits(&loaded.identity, loaded.dims))
+            || AnnIndex::saved(&self.dir, collection)
+    }
+
+    /// The collection's index bound to this version of it: from memory,
+    /// else from its saved copy, else built when `build`.
+    fn ensure(&self, collection: &str, loaded: &Loaded, build: bool) -> Result<Option<Arc<Bound>>> {
+        let _one_at_a_time = self
+            .building
+            .lock()
+            .map_err(|_| Error::Backend("the index lock was poisoned".into()))?;
+        let cached = self
+            .bound
+            .lock()
+            .map_err(|_| Error::Backend("the index cache was poisoned".into()))?
+            .get(collection)
+            .cloned()
+            .filter(|b| b.index.fits(&loaded.identity, loaded.dims));
+        if let Some(b) = cached.as_ref().filter(|b| b.version == loaded.version) {
+            return Ok(Some(b.clone()));
+        }
+        let rows = Rows {
+            ids: loaded.records.iter().map(|r| r.id.as_str()).collect(),
+            matrix: &loaded.matrix,
+            dims: loaded.dims,
+            identity: &loaded.identity,
+        };
+        let index = match cached.map(|b| b.index.clone()).or_else(|| {
+            AnnIndex::open(&self.dir, collection, &loaded.identity, loaded.dims).map(Arc::new)
+        }) {
+            Some(index) => index,
+            None if build => Arc::new(AnnIndex::build(&rows)),
+            None => return Ok(None),
+        };
+        let mut bound = index.bind(&rows, loaded.version);
+        if AnnIndex::worn(&bound) {
+            bound = Arc::new(AnnIndex::build(&rows)).bind(&rows, loaded.version);
+        }
+        if bound.index.unsaved_enough() {
+            bound.index.save(&self.dir, collection)?;
+        }
+        let bound = Arc::new(bound);
+        self.bound
+            .lock()
+            .map_err(|_| Error::Backend("the index cache was poisoned".into()))?
+            .insert(collection.to_string(), bound.clone());
+        Ok(Some(bound))
+    }
+
+    /// Forgets a collection's index, in memory and on disk.
+    fn forget(&self, collection: &str) {
+        if let Ok(_one_at_a_time) = self.building.lock() {
+            if let Ok(mut m) = self.bound.lock() {
+                m.remove(collection);
+            }
+            AnnIndex::remove(&self.dir, collection);
+        }
+    }
+}
+
+/// Which rows a filter admits (`None`: all), evaluated on every core.
+fn admitted_rows(
+    filter: &Filter,
+    views: &[Map<String, Value>],
+    threads: usize,
+) -> Option<Vec<bool>> {
+    if *filter == Filter::All {
+        return None;
+    }
+    let mut mask = vec![false; views.len()];
+    let step = views.len().div_ceil(threads.clamp(1, 64)).max(1024);
+    std::thread::scope(|s| {
+        for (part, out) in views.chunks(step).zip(mask.chunks_mut(step)) {
+            s.spawn(move || {
+                for (v, m) in part.iter().zip(out) {
+                    *m = filter.matches(v);
+                }
+            });
+        }
+    });
+    Some(mask)
+}
+
+/// The path a search takes, before an approximate search's own fallback.
+fn choose_path(
+    asked: SearchPath,
+    rows: usize,
+    admitted: usize,
+    normalized: bool,
+    has_index: impl FnOnce() -> bool,
+) -> SearchPath {
+    let selective = admitted.saturating_mul(SELECTIVE_RATIO) < rows;
+    match asked {
+        SearchPath::Auto if admitted < EXACT_BELOW => SearchPath::Exact,
+        SearchPath::Auto if normalized && !selective && has_index() => SearchPath::Approximate,
+        SearchPath::Auto => SearchPath::Binary,
+        SearchPath::Approximate if selective => SearchPath::Exact,
+        other => other,
+    }
+}
+
+fn run_search(
+    ctx: &SearchCtx,
+    indexes: &Indexes,
+    collection: &str,
+    loaded: &Loaded,
+    search: &Search,
+) -> Result<Searched> {
+    let rows = loaded.records.len();
+    let mask = admitted_rows(&search.filter, &loaded.views, ctx.threads);
+    let admitted = mask
+        .as_ref()
+        .map_or(rows, |m| m.iter().filter(|x| **x).count());
+    let allow = |row: usize| mask.as_ref().is_none_or(|m| m[row]);
+    let (q, k) = (&search.vector, search.top_k);
+    let mut path = choose_path(search.path, rows, admitted, loaded.normalized, || {
+        indexes.exists(collection, loaded)
+    });
+    let rescore =
+        |cands: &[Scored]| quant::rescore(ctx.kernel, &loaded.matrix, loaded.dims, q, cands, k);
+    let top = match path {
+        SearchPath::Int8 => {
+            let cands =
+                loaded
+                    .int8
+                    .top_k(ctx.i8_kernel, q, k * INT8_OVERSAMPLE, ctx.threads, &allow);
+            rescore(&cands)
+        }
+        SearchPath::Binary => {
+            let qbits = scan::pack_signs(q);
+            let n = k * BINARY_OVERSAMPLE;
+            let cands =
+                scan::top_k_binary(&loaded.bits, loaded.words, &qbits, n, ctx.threads, &allow);
+            rescore(&cands)
+        }
+        SearchPath::Approximate => {
+            let found = indexes
+                .ensure(collection, loaded, true)?
+                .and_then(|b| approximate(ctx, &b, q, k, admitted, &allow));
+            match found {
+                Some(cands) => rescore(&cands),
+                None => {
+                    path = SearchPath::Exact;
+                    exact(ctx, loaded, q, k, &allow)
+                }
+            }
+        }
+        SearchPath::Exact | SearchPath::Auto => exact(ctx, loaded, q, k, &allow),
+    };
+    let hits = top
+        .into_iter()
+        .filter(|s| search.threshold.is_none_or(|t| s.score >= t))
+        .map(|s| Hit {
+            record: loaded.records[s.row].clone(),
+            score: s.score,
+        })
+        .collect();
+    Ok(Searched {
+        hits,
+        path,
+        admitted,
+    })
+}
+
+fn exact(
+    ctx: &SearchCtx,
+    loaded: &Loaded,
+    q: &[f32],
+    k: usize,
+    allow: &(dyn Fn(usize) -> bool + Sync),
+) -> Vec<Scored> {
+    scan::top_k(
+        ctx.kernel,
+        &loaded.matrix,
+        loaded.dims,
+        q,
+        k,
+        ctx.threads,
+        allow,
+    )
+}
+
+/// The approximate index's candidates (as rows), growing the search list
+/// until `k` admitted rows are found; `None` when even a search list as
+/// long as the index does not find them.
+fn approximate(
+    ctx: &SearchCtx,
+    bound: &Bound,
+    q: &[f32],
+    k: usize,
+    admitted: usize,
+    allow: &(dyn Fn(usize) -> bool + Sync),
+) -> Option<Vec<Scored>> {
+    let need = k.min(admitted);
+    let slots = bound.slot_row.len();
+    let admit = |slot: usize| {
+        bound
+            .slot_row
+            .get(slot)
+            .is_some_and(|r| *r != u32::MAX && allow(*r as usize))
+    };
+    let filtered = bound.dead > 0 || admitted < slots;
+    let mut ef = ctx.ef.max(k);
+    loop {
+        let found = bound.index.search(
+            q,
+            k,
+            ef,
+            filtered.then_some(&admit as &(dyn Fn(usize) -> bool + Sync)),
+        );
+        let rows: Vec<Scored> = found
+            .into_iter()
+            .filter(|(slot, _)| admit(*slot))
+            .map(|(slot, d)| Scored {
+                row: bound.slot_row[slot] as usize,
+                score: 1.0 - d,
+            })
+            .collect();
+        if rows.len() >= need {
+            return Some(rows);
+        }
+        if ef >= slots {
+            return None;
+        }
+        ef = ef.saturating_mul(4).min(slots.max(1));
     }
 }

@@ -1,0 +1,352 @@
+//! The approximate index of the embedded store: an HNSW graph (the
+//! `hnsw_rs` crate) over a collection's unit vectors, persisted beside the
+//! SQLite file and kept in step with the collection.
+//!
+//! The graph knows its vectors by *slot*; each slot remembers the record id
+//! and a fingerprint of the vector it was built from. When the collection
+//! changes (its `version` moves, in this process or another), the index is
+//! bound again to the current rows: rows whose id and fingerprint match a
+//! slot keep it, new or changed rows are inserted as new slots, and slots
+//! with no current row are dead and filtered out of every search. Once a
+//! quarter of the slots are dead the graph is rebuilt. The graph is saved
+//! after a build and whenever enough slots are not yet on disk, so another
+//! process opens it instead of building it again.
+//!
+//! Files, in the directory `<store file>.hnsw/`: `<collection>.meta.json`
+//! (the identity, the slots, and the base name of the graph files) and
+//! `<base>.hnsw.graph` / `<base>.hnsw.data` as `hnsw_rs` writes them. The
+//! meta file is replaced atomically (write then rename) and names the graph
+//! files it belongs to, so a reader never pairs a meta file with another
+//! process's half-written graph.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{OnceLock, RwLock};
+
+use hnsw_rs::api::AnnT;
+use hnsw_rs::prelude::{Distance, Hnsw, HnswIo};
+use serde::{Deserialize, Serialize};
+
+use crate::scan::Kernel;
+use crate::{Error, Result};
+
+/// Neighbours kept per node (twice that on the bottom layer).
+pub const MAX_CONNECTIONS: usize = 24;
+/// The candidate list while building: larger builds slower and finds more.
+pub const EF_CONSTRUCTION: usize = 200;
+/// Layers at most.
+const MAX_LAYERS: usize = 16;
+/// The graph is rebuilt once this fraction of its slots is dead.
+const REBUILD_DEAD_FRACTION: f64 = 0.25;
+
+fn kernel() -> Kernel {
+    static KERNEL: OnceLock<Kernel> = OnceLock::new();
+    *KERNEL.get_or_init(Kernel::detect)
+}
+
+/// `1 - a·b`, never below zero: the cosine distance of unit vectors.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DotDistance;
+
+impl Distance<f32> for DotDistance {
+    fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
+        (1.0 - kernel().dot(va, vb)).max(0.0)
+    }
+}
+
+/// A fingerprint of a vector's exact bits (FNV-1a over its words).
+pub fn fingerprint(v: &[f32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in v {
+        h ^= x.to_bits() as u64;
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// What a slot was built from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct SlotKey {
+    id: String,
+    print: u64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    identity: String,
+    dims: usize,
+    basename: String,
+    slots: Vec<SlotKey>,
+}
+
+/// The current rows of a collection, as the index sees them.
+pub struct Rows<'a> {
+    /// Record ids, in row order.
+    pub ids: Vec<&'a str>,
+    /// Row-major vectors.
+    pub matrix: &'a [f32],
+    /// Floats a row.
+    pub dims: usize,
+    /// The collection's identity, as JSON: an index built under another is
+    /// never used.
+    pub identity: &'a str,
+}
+
+impl Rows<'_> {
+    fn vector(&self, row: usize) -> &[f32] {
+        &self.matrix[row * self.dims..(row + 1) * self.dims]
+    }
+}
+
+/// An HNSW graph and what its slots hold.
+pub struct AnnIndex {
+    hnsw: Hnsw<'static, f32, DotDistance>,
+    identity: String,
+    dims: usize,
+    slots: RwLock<Vec<SlotKey>>,
+    saved: AtomicUsize,
+}
+
+impl std::fmt::Debug for AnnIndex {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AnnIndex")
+            .field("dims", &self.dims)
+            .field("slots", &self.slot_count())
+            .finish()
+    }
+}
+
+/// An index bound to one version of a collection: which row each slot is.
+#[derive(Debug)]
+pub struct Bound {
+    /// The collection version it was bound at.
+    pub version: i64,
+    /// The graph.
+    pub index: std::sync::Arc<AnnIndex>,
+    /// Slot to row; `u32::MAX` for a dead slot.
+    pub slot_row: Vec<u32>,
+    /// How many slots are dead.
+    pub dead: usize,
+}
+
+impl AnnIndex {
+    fn empty(rows: usize, dims: usize, identity: &str) -> Self {
+        AnnIndex {
+            hnsw: Hnsw::new(
+                MAX_CONNECTIONS,
+                rows.max(1),
+                MAX_LAYERS,
+                EF_CONSTRUCTION,
+                DotDistance,
+            ),
+            identity: identity.to_string(),
+            dims,
+            slots: RwLock::new(Vec::new()),
+            saved: AtomicUsize::new(0),
+        }
+    }
+
+    /// Builds a graph over every row, on every core.
+    pub fn build(rows: &Rows<'_>) -> Self {
+        let index = AnnIndex::empty(rows.ids.len(), rows.dims, rows.identity);
+        let all: Vec<usize> = (0..rows.ids.len()).collect();
+        index.insert_rows(rows, &all);
+        index
+    }
+
+    /// How many slots (live and dead) the graph holds.
+    pub fn slot_count(&self) -> usize {
+        self.slots.read().map_or(0, |s| s.len())
+    }
+
+    fn insert_rows(&self, rows: &Rows<'_>, which: &[usize]) -> Vec<usize> {
+        let Ok(mut slots) = self.slots.write() else {
+            return Vec::new();
+        };
+        let first = slots.len();
+        for &row in which {
+            slots.push(SlotKey {
+                id: rows.ids[row].to_string(),
+                print: fingerprint(rows.vector(row)),
+            });
+        }
+        drop(slots);
+        let items: Vec<(&[f32], usize)> = which
+            .iter()
+            .enumerate()
+            .map(|(i, &row)| (rows.vector(row), first + i))
+            .collect();
+        self.hnsw.parallel_insert_slice(&items);
+        (first..first + which.len()).collect()
+    }
+
+    /// Binds the graph to the current rows, inserting rows it lacks.
+    pub fn bind(self: &std::sync::Arc<Self>, rows: &Rows<'_>, version: i64) -> Bound {
+        let keys: HashMap<(String, u64), usize> = self
+            .slots
+            .read()
+            .map(|s| {
+                s.iter()
+                    .enumerate()
+                    .map(|(i, k)| ((k.id.clone(), k.print), i))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let mut slot_row = vec![u32::MAX; keys.len()];
+        let mut missing = Vec::new();
+        for row in 0..rows.ids.len() {
+            let key = (rows.ids[row].to_string(), fingerprint(rows.vector(row)));
+            match keys.get(&key) {
+                Some(&slot) if slot_row[slot] == u32::MAX => slot_row[slot] = row as u32,
+                _ => missing.push(row),
+            }
+        }
+        let added = self.insert_rows(rows, &missing);
+        slot_row.resize(slot_row.len() + added.len(), u32::MAX);
+        for (slot, row) in added.into_iter().zip(missing) {
+            slot_row[slot] = row as u32;
+        }
+        let dead = slot_row.iter().filter(|r| **r == u32::MAX).count();
+        Bound {
+            version,
+            index: self.clone(),
+            slot_row,
+            dead,
+        }
+    }
+
+    /// Whether enough of the graph is dead that it should be rebuilt.
+    pub fn worn(bound: &Bound) -> bool {
+        bound.dead as f64 > REBUILD_DEAD_FRACTION * bound.slot_row.len().max(1) as f64
+    }
+
+    /// Whether the graph is built from vectors of this identity.
+    pub fn fits(&self, identity: &str, dims: usize) -> bool {
+        self.identity == identity && self.dims == dims
+    }
+
+    /// Whether enough slots are missing from the saved copy to save again.
+    pub fn unsaved_enough(&self) -> bool {
+        let total = self.slot_count();
+        let saved = self.saved.load(Ordering::Relaxed);
+        total > saved && (total - saved >= 10_000 || (total - saved) * 20 >= total)
+    }
+
+    /// Up to `k` slots nearest `query` among those `admit` lets through,
+    /// with their distances, nearest first; `ef` is the search's candidate
+    /// list.
+    pub fn search(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        admit: Option<&(dyn Fn(usize) -> bool + Sync)>,
+    ) -> Vec<(usize, f32)> {
+        let found = match admit {
+            None => self.hnsw.search_filter(query, k, ef, None),
+            Some(admit) => {
+                let f = |id: &usize| admit(*id);
+                self.hnsw.search_filter(query, k, ef, Some(&f))
+            }
+        };
+        found.into_iter().map(|n| (n.d_id, n.distance)).collect()
+    }
+
+    /// Writes the graph and its meta file into `dir`.
+    pub fn save(&self, dir: &Path, collection: &str) -> Result<()> {
+        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        let wanted = format!("{collection}-{}-{stamp}", std::process::id());
+        let slots = self
+            .slots
+            .read()
+            .map_err(|_| Error::Backend("the index was poisoned".into()))?
+            .clone();
+        let basename = self
+            .hnsw
+            .file_dump(dir, &wanted)
+            .map_err(|e| Error::Backend(format!("saving the index in {}: {e}", dir.display())))?;
+        let meta = Meta {
+            identity: self.identity.clone(),
+            dims: self.dims,
+            basename: basename.clone(),
+            slots,
+        };
+        let count = meta.slots.len();
+        let json = serde_json::to_vec(&meta).map_err(|e| Error::Backend(e.to_string()))?;
+        let old = read_meta(dir, collection).map(|m| m.basename);
+        let tmp = dir.join(format!("{wanted}.meta.tmp"));
+        std::fs::write(&tmp, json).map_err(|e| Error::io(&tmp, e))?;
+        let meta_path = meta_path(dir, collection);
+        std::fs::rename(&tmp, &meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        self.saved.store(count, Ordering::Relaxed);
+        if let Some(old) = old.filter(|o| *o != basename) {
+            remove_graph(dir, &old);
+        }
+        Ok(())
+    }
+
+    /// The saved graph of `collection`, if there is one built under
+    /// `identity`. A damaged or mismatched file is treated as absent.
+    pub fn open(dir: &Path, collection: &str, identity: &str, dims: usize) -> Option<AnnIndex> {
+        let meta = read_meta(dir, collection)?;
+        if meta.identity != identity || meta.dims != dims {
+            return None;
+        }
+        let dir: PathBuf = dir.to_path_buf();
+        let basename = meta.basename.clone();
+        // The reader asserts on malformed files; a damaged file must not
+        // take the process down, so a panic there means "no index".
+        let hnsw = std::panic::catch_unwind(move || {
+            // The graph borrows from its reader for as long as it lives; the
+            // reader is small (paths and options, the points are copied out
+            // of the file), so it is kept for the life of the process.
+            let reader: &'static mut HnswIo = Box::leak(Box::new(HnswIo::new(&dir, &basename)));
+            reader.load_hnsw::<f32, DotDistance>().ok()
+        })
+        .ok()
+        .flatten()?;
+        if hnsw.get_nb_point() != meta.slots.len() {
+            return None;
+        }
+        let count = meta.slots.len();
+        Some(AnnIndex {
+            hnsw,
+            identity: meta.identity,
+            dims: meta.dims,
+            slots: RwLock::new(meta.slots),
+            saved: AtomicUsize::new(count),
+        })
+    }
+
+    /// Removes a collection's saved index.
+    pub fn remove(dir: &Path, collection: &str) {
+        if let Some(meta) = read_meta(dir, collection) {
+            remove_graph(dir, &meta.basename);
+        }
+        let _ = std::fs::remove_file(meta_path(dir, collection));
+    }
+
+    /// Whether a saved index of `collection` exists.
+    pub fn saved(dir: &Path, collection: &str) -> bool {
+        meta_path(dir, collection).is_file()
+    }
+}
+
+fn meta_path(dir: &Path, collection: &str) -> PathBuf {
+    dir.join(format!("{collection}.meta.json"))
+}
+
+fn read_meta(dir: &Path, collection: &str) -> Option<Meta> {
+    let bytes = std::fs::read(meta_path(dir, collection)).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+fn remove_graph(dir: &Path, basename: &str) {
+    for ext in ["hnsw.graph", "hnsw.data"] {
+        let _ = std::fs::remove_file(dir.join(format!("{basename}.{ext}")));
+    }
+}
