@@ -1,0 +1,1 @@
+//! Retrieval metrics as `trec_eval` computes them.
