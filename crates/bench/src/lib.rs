@@ -14,8 +14,15 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod cache;
+pub mod dataset;
+pub mod debian;
 pub mod metrics;
 pub mod report;
 pub mod results;
+pub mod run;
+pub mod search;
 
 pub use results::{ConfigResult, DatasetInfo, Machine, ModelRun, Results};
+pub use run::{run, BenchError, Progress, RunOptions, Target};
+pub use search::VectorType;
