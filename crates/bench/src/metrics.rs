@@ -27,20 +27,27 @@
 //!   A document listed twice for a query counts once, at its higher score.
 //!   A NaN score ranks below every number.
 //! - Everything is summed in `f64`, in rank order.
+//! - `mrr@k` is `trec_eval`'s `recip_rank` on the run cut at k, which is
+//!   BEIR's MRR@k except on ties (BEIR's own MRR code keeps tied documents in
+//!   the run's order) and in the mean (BEIR's divides by every judged query).
 //!
 //! Which queries count: a query is scored when it is in both the judgements
 //! and the run, and at least one of its judged documents is relevant.
-//! Queries without a relevant judgement are left out of the mean (and of
-//! [`Evaluation::per_query`]); queries judged but absent from the run are
-//! left out too (as `pytrec_eval` and BEIR do; `trec_eval -c` would count
-//! them as 0); queries in the run without judgements are ignored. A query
-//! present in the run with no documents (or none left after
-//! [`EvalOptions::ignore_identical_ids`]) is scored, with zeros.
+//!
+//! - Queries whose judgements are all below 1 are left out of the mean and
+//!   of [`Evaluation::per_query`]. (`trec_eval`, and BEIR's `evaluate`
+//!   through `pytrec_eval`, would score them 0 on every measure and average
+//!   those zeros in.)
+//! - Judged queries absent from the run are left out, as `pytrec_eval` and
+//!   BEIR leave them out (`trec_eval -c` would count them as 0).
+//! - Queries in the run without judgements are ignored, as in both.
+//! - A query present in the run with no documents (or none left after
+//!   [`EvalOptions::ignore_identical_ids`]) is scored, with zeros.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// Relevance judgements: query id -> document id -> graded relevance.
@@ -195,7 +202,10 @@ pub fn evaluate(qrels: &Qrels, run: &Run, options: &EvalOptions) -> Evaluation {
             continue;
         };
         let skip = options.ignore_identical_ids.then_some(qid.as_str());
-        let ranked = rank(retrieved, skip);
+        let ranked: Vec<&str> = rank(retrieved, skip)
+            .into_iter()
+            .map(|(id, _)| id)
+            .collect();
         if let Some(scores) = score_query(judged, &ranked, &ks) {
             per_query.insert(qid.clone(), scores);
         }
@@ -263,17 +273,16 @@ fn compare_scores(a: f64, b: f64) -> Ordering {
 
 /// The retrieved documents in `trec_eval`'s order, each id once, without
 /// `skip` (the query's own id when identical ids are ignored).
-fn rank<'a>(retrieved: &'a [(String, f64)], skip: Option<&str>) -> Vec<&'a str> {
-    let mut hits: Vec<&(String, f64)> = retrieved
+fn rank<'a>(retrieved: &'a [(String, f64)], skip: Option<&str>) -> Vec<(&'a str, f64)> {
+    let mut hits: Vec<(&str, f64)> = retrieved
         .iter()
-        .filter(|(id, _)| Some(id.as_str()) != skip)
+        .map(|(id, score)| (id.as_str(), *score))
+        .filter(|(id, _)| Some(*id) != skip)
         .collect();
-    hits.sort_by(|a, b| compare_scores(a.1, b.1).then_with(|| b.0.cmp(&a.0)));
+    hits.sort_by(|a, b| compare_scores(a.1, b.1).then_with(|| b.0.cmp(a.0)));
     let mut seen = HashSet::with_capacity(hits.len());
-    hits.into_iter()
-        .map(|(id, _)| id.as_str())
-        .filter(|id| seen.insert(*id))
-        .collect()
+    hits.retain(|(id, _)| seen.insert(*id));
+    hits
 }
 
 /// Every measure at every cut-off for one query, or `None` when the query
@@ -535,6 +544,46 @@ pub fn read_run(path: impl AsRef<Path>) -> Result<Run, MetricsError> {
         );
     }
     Ok(run)
+}
+
+/// Writes `run` as a TREC run file (`qid Q0 docid rank score tag`) that
+/// `trec_eval` and [`read_run`] read back to the same scores: each query's
+/// documents in the order [`evaluate`] ranks them, ranks from 1, scores in
+/// the shortest form that reads back exactly. Ids and the tag must be
+/// non-empty and free of white space, and no score may be NaN.
+pub fn write_run(path: impl AsRef<Path>, run: &Run, tag: &str) -> Result<(), MetricsError> {
+    let path = path.as_ref();
+    let io = |source| MetricsError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let check = |what: &str, id: &str| {
+        if id.is_empty() || id.chars().any(char::is_whitespace) {
+            let message = format!("{what} {id:?} is empty or contains white space");
+            return Err(io(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                message,
+            )));
+        }
+        Ok(())
+    };
+    check("tag", tag)?;
+    let mut out = BufWriter::new(File::create(path).map_err(io)?);
+    for (qid, retrieved) in run {
+        check("query id", qid)?;
+        for (i, (docid, score)) in rank(retrieved, None).into_iter().enumerate() {
+            check("document id", docid)?;
+            if score.is_nan() {
+                let message = format!("query {qid:?}, document {docid:?}: score is NaN");
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    message,
+                )));
+            }
+            writeln!(out, "{qid} Q0 {docid} {} {score:?} {tag}", i + 1).map_err(io)?;
+        }
+    }
+    out.flush().map_err(io)
 }
 
 #[cfg(test)]
@@ -845,6 +894,29 @@ mod tests {
             vec![("d1".into(), 0.5), ("d2".into(), f64::NEG_INFINITY)]
         );
         assert_eq!(r["q2"], vec![("d1".to_string(), 1e-3)]);
+    }
+
+    #[test]
+    fn written_runs_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("run.txt");
+        let r = run(&[
+            ("q1", "a", 0.1 + 0.2),
+            ("q1", "b", 0.5),
+            ("q1", "c", 0.5),
+            ("q2", "x", -1e-300),
+        ]);
+        write_run(&path, &r, "sys").unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first: Vec<&str> = text.lines().next().unwrap().split(' ').collect();
+        assert_eq!(first, ["q1", "Q0", "c", "1", "0.5", "sys"]);
+        let back = read_run(&path).unwrap();
+        assert_eq!(back["q1"].len(), 3);
+        assert!(back["q1"].contains(&("a".to_string(), 0.1 + 0.2)));
+        assert_eq!(back["q2"], r["q2"]);
+        let bad = run(&[("q 1", "a", 1.0)]);
+        let err = write_run(&path, &bad, "sys").unwrap_err().to_string();
+        assert!(err.contains("query id \"q 1\""), "{err}");
     }
 
     #[test]
