@@ -214,10 +214,9 @@ pub fn evaluate(qrels: &Qrels, run: &Run, options: &EvalOptions) -> Evaluation {
     for &k in &ks {
         for measure in MEASURES {
             let name = metric_name(measure, k);
-            let sum: f64 = per_query
-                .values()
-                .map(|scores: &BTreeMap<String, f64>| scores.get(&name).copied().unwrap_or(0.0))
-                .sum();
+            let sum = per_query.values().fold(0.0, |sum, scores| {
+                sum + scores.get(&name).copied().unwrap_or(0.0)
+            });
             let value = if per_query.is_empty() {
                 0.0
             } else {
@@ -339,8 +338,9 @@ fn dcg(grades: &[i32]) -> f64 {
         .iter()
         .enumerate()
         .filter(|(_, &g)| g > 0)
-        .map(|(i, &g)| f64::from(g) / ((i + 2) as f64).log2())
-        .sum()
+        .fold(0.0, |sum, (i, &g)| {
+            sum + f64::from(g) / ((i + 2) as f64).log2()
+        })
 }
 
 /// Calls `each` with every line of `path` (numbered from 1, without its line
@@ -642,6 +642,7 @@ mod tests {
             ("q", "d5", 0.7),
         ]);
         let e = evaluate(&q, &r, &options(&[3, 5, 1]));
+        assert!(get(&e, "q", "ndcg@1").is_sign_positive());
         let l3 = 3f64.log2();
         let ideal = 3.0 + 2.0 / l3 + 1.0 / 2.0; // only three relevant documents
         assert!(close(get(&e, "q", "ndcg@3"), (3.0 / l3) / ideal));
