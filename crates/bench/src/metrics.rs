@@ -12,7 +12,7 @@
 //! | `map@k`        | `map_cut.k`         | sum of precision at each relevant rank ≤ k / relevant judged |
 //! | `mrr@k`        | `recip_rank` on the top k | 1 / rank of the first relevant document in the top k, else 0 |
 //!
-//! Details that change numbers, all as `trec_eval` has them:
+//! Details that change numbers (as `trec_eval` has them unless said):
 //!
 //! - A document is relevant when its grade is 1 or more. Its gain in DCG is
 //!   its grade; grades of 0 or below, and documents without a judgement, give
@@ -22,8 +22,9 @@
 //!   than the ranking counts the missing ranks as not relevant (so
 //!   precision@k always divides by k).
 //! - Ranking: scores descending, compared after rounding to single precision
-//!   (`trec_eval` 9 keeps scores as C `float`; `pytrec_eval` 0.5 and so BEIR
-//!   run that code), ties broken by document id in *descending* byte order.
+//!   (`trec_eval` 9 keeps scores as C `float`, and `pytrec_eval-terrier`
+//!   0.5.11, which BEIR calls, runs that code; `trec_eval` 10 compares
+//!   doubles), ties broken by document id in *descending* byte order.
 //!   A document listed twice for a query counts once, at its higher score.
 //!   A NaN score ranks below every number.
 //! - Everything is summed in `f64`, in rank order.
