@@ -218,12 +218,13 @@ pub(crate) fn svg(chart: &Chart) -> String {
             (PLOT_TOP + PLOT_BOTTOM) / 2.0
         );
     }
-    lines(&mut s, chart, &xmap, &ymap);
+    let dodge = dodges(chart);
+    lines(&mut s, chart, &xmap, &ymap, &dodge);
     for d in chart.data {
         let Some(series) = chart.series.get(d.series) else {
             continue;
         };
-        let (x, y) = (xmap.px(d.x), ymap.px(d.y));
+        let (x, y) = (xmap.px(d.x) + dodge[d.series], ymap.px(d.y));
         let colour = colour(series.model);
         s.push_str(&marker(
             &series.output_type,
@@ -333,11 +334,45 @@ fn x_ticks(kind: XKind, data: &[Datum], xmap: &XMap) -> Vec<(f64, String)> {
             let label = match kind {
                 XKind::Dimensions => format::int(t.round() as u64),
                 XKind::Bytes => format::bytes(t.round() as u64),
-                XKind::Dollars => format::usd(Some(t)),
+                XKind::Dollars => trim_zeros(format::usd(Some(t))),
             };
             (t, label)
         })
         .collect()
+}
+
+/// `$0.00200` -> `$0.002`, `$1.00` -> `$1`: tick labels need no padding.
+fn trim_zeros(label: String) -> String {
+    if !label.contains('.') {
+        return label;
+    }
+    label
+        .trim_end_matches('0')
+        .trim_end_matches('.')
+        .to_string()
+}
+
+/// Horizontal pixel offsets per series. On the dollar axis every series of
+/// a model shares one x, so its series are set side by side around it;
+/// elsewhere none.
+fn dodges(chart: &Chart) -> Vec<f64> {
+    const STEP: f64 = 8.0;
+    let mut out = vec![0.0; chart.series.len()];
+    if chart.kind != XKind::Dollars {
+        return out;
+    }
+    for model in 0..chart.models.len() {
+        let members: Vec<usize> = (0..chart.series.len())
+            .filter(|i| {
+                chart.series[*i].model == model && chart.data.iter().any(|d| d.series == *i)
+            })
+            .collect();
+        let centre = (members.len() as f64 - 1.0) / 2.0;
+        for (rank, i) in members.into_iter().enumerate() {
+            out[i] = (rank as f64 - centre) * STEP;
+        }
+    }
+    out
 }
 
 /// `m * base^e` for every multiplier and every power spanning the axis.
@@ -353,7 +388,7 @@ fn powers(base: f64, xmap: &XMap, multipliers: &[f64]) -> Vec<f64> {
     out
 }
 
-fn lines(s: &mut String, chart: &Chart, xmap: &XMap, ymap: &YMap) {
+fn lines(s: &mut String, chart: &Chart, xmap: &XMap, ymap: &YMap, dodge: &[f64]) {
     for (i, series) in chart.series.iter().enumerate() {
         let mut points: Vec<(f64, f64)> = chart
             .data
@@ -367,7 +402,7 @@ fn lines(s: &mut String, chart: &Chart, xmap: &XMap, ymap: &YMap) {
         points.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
         let coords: Vec<String> = points
             .iter()
-            .map(|(x, y)| format!("{:.1},{:.1}", xmap.px(*x), ymap.px(*y)))
+            .map(|(x, y)| format!("{:.1},{:.1}", xmap.px(*x) + dodge[i], ymap.px(*y)))
             .collect();
         let dash = if series.rescored {
             " stroke-dasharray=\"6 4\""
@@ -589,6 +624,9 @@ mod tests {
         assert!(s.contains("$0 (free)"));
         let zero_x = PLOT_LEFT + ZERO_BAND / 2.0;
         assert!(s.contains(&format!("cx=\"{zero_x:.1}\"")));
+        assert_eq!(trim_zeros("$0.00200".into()), "$0.002");
+        assert_eq!(trim_zeros("$1.00".into()), "$1");
+        assert_eq!(trim_zeros("$0".into()), "$0");
         assert!(!s.contains("NaN") && !s.contains("inf"));
     }
 

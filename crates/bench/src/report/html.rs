@@ -23,7 +23,7 @@ svg .empty{font-size:14px;fill:#777}svg .zero-band{fill:#eef3f8}svg .band-edge{s
 svg .series-line{fill:none;stroke-width:2}\
 .scroll{overflow-x:auto}table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}\
 th,td{border-bottom:1px solid #ddd;padding:.3rem .55rem;white-space:nowrap}\
-th{background:#f3f3f3;text-align:left}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
+th{background:#f3f3f3;text-align:left;white-space:normal;vertical-align:bottom;max-width:7.5em}td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}\
 p.note{color:#555;font-size:.9rem}";
 
 /// The run as one self-contained HTML page: the facts of the run, three
