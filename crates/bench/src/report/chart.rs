@@ -190,7 +190,17 @@ impl YMap {
 pub(crate) fn svg(chart: &Chart) -> String {
     let xmap = XMap::new(chart.kind, chart.data);
     let ymap = YMap::new(chart.data);
-    let legend_rows = chart.models.len() + 6;
+    let types = {
+        let mut t: Vec<&str> = chart
+            .series
+            .iter()
+            .map(|s| s.output_type.as_str())
+            .collect();
+        t.sort_unstable();
+        t.dedup();
+        t.len()
+    };
+    let legend_rows = chart.models.len() + types + 5;
     let height = MIN_HEIGHT.max(PLOT_TOP + 16.0 + legend_rows as f64 * LEGEND_ROW);
     let mut s = String::new();
     let _ = write!(
@@ -504,7 +514,7 @@ fn legend(s: &mut String, chart: &Chart) {
         s,
         "<text class=\"legend-head\" x=\"{LEGEND_X}\" y=\"{y:.1}\">Vector type</text>"
     );
-    for t in types.iter().take(4) {
+    for t in &types {
         y += LEGEND_ROW;
         s.push_str(&marker(
             t,

@@ -1,23 +1,6 @@
 //! One configuration as a file shaped like a retrieval task's file in MTEB's
 //! results repository, so its scores sit beside published MTEB tables.
-//!
-//! The mapping:
-//!
-//! | MTEB field | from |
-//! |---|---|
-//! | `task_name` | the dataset's name |
-//! | `dataset_revision` | `"local"`: a dataset read from a directory has no Hub revision |
-//! | `mteb_version` | [`MTEB_LAYOUT_VERSION`], the MTEB release whose layout this follows |
-//! | `evaluation_time` | seconds embedding the model's pass plus searching every query |
-//! | `kg_co2_emissions` | `null` (not measured) |
-//! | `scores.<split>[0]` | one entry for the split the run was scored on |
-//! | `…hf_subset` | `"default"` |
-//! | `…languages` | `["eng-Latn"]` |
-//! | `…ndcg_at_K`, `recall_at_K`, `mrr_at_K`, `map_at_K`, `precision_at_K` | the metric `ndcg@K` (and so on) as a fraction in [0, 1], as MTEB writes them |
-//! | `…main_score` | `ndcg_at_10`, MTEB's main score for retrieval |
-//! | `embedrock` | what MTEB has no field for: model, provider, dimensions, output type, rescoring, size, search speed, cost, machine |
-//!
-//! A metric that is not a finite number is written as `null`.
+//! The field mapping is documented on [`mteb()`].
 
 use serde_json::{json, Map, Value};
 
@@ -27,8 +10,26 @@ use crate::{ConfigResult, Results};
 /// The MTEB release whose results-file layout these files follow.
 pub const MTEB_LAYOUT_VERSION: &str = "1.14.17";
 
-/// The MTEB-shaped JSON of one configuration of `results` (see the module
-/// documentation for the field mapping).
+/// The MTEB-shaped JSON of one configuration of `results`, laid out as a
+/// retrieval task's file in MTEB's results repository.
+///
+/// The mapping:
+///
+/// | MTEB field | from |
+/// |---|---|
+/// | `task_name` | the dataset's name |
+/// | `dataset_revision` | `"local"`: a dataset read from a directory has no Hub revision |
+/// | `mteb_version` | [`MTEB_LAYOUT_VERSION`], the MTEB release whose layout this follows |
+/// | `evaluation_time` | seconds embedding the model's pass plus searching every query |
+/// | `kg_co2_emissions` | `null` (not measured) |
+/// | `scores.<split>[0]` | one entry for the split the run was scored on |
+/// | `…hf_subset` | `"default"` |
+/// | `…languages` | `["eng-Latn"]` |
+/// | `…ndcg_at_K`, `recall_at_K`, `mrr_at_K`, `map_at_K`, `precision_at_K` | the metric `ndcg@K` (and so on) as a fraction in [0, 1], as MTEB writes them |
+/// | `…main_score` | `ndcg_at_10`, MTEB's main score for retrieval |
+/// | `embedrock` | what MTEB has no field for: model, provider, dimensions, output type, rescoring, size, search speed, cost, machine |
+///
+/// A metric that is not a finite number is written as `null`.
 pub fn mteb(results: &Results, config: &ConfigResult) -> Value {
     let mut scores = Map::new();
     scores.insert("hf_subset".into(), json!("default"));
