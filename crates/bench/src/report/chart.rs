@@ -371,14 +371,21 @@ fn dodges(chart: &Chart) -> Vec<f64> {
     if chart.kind != XKind::Dollars {
         return out;
     }
-    for model in 0..chart.models.len() {
-        let members: Vec<usize> = (0..chart.series.len())
-            .filter(|i| {
-                chart.series[*i].model == model && chart.data.iter().any(|d| d.series == *i)
-            })
-            .collect();
-        let centre = (members.len() as f64 - 1.0) / 2.0;
-        for (rank, i) in members.into_iter().enumerate() {
+    let mut drawn = vec![false; chart.series.len()];
+    for d in chart.data {
+        if let Some(flag) = drawn.get_mut(d.series) {
+            *flag = true;
+        }
+    }
+    let mut members: Vec<Vec<usize>> = vec![Vec::new(); chart.models.len()];
+    for (i, series) in chart.series.iter().enumerate() {
+        if let (true, Some(list)) = (drawn[i], members.get_mut(series.model)) {
+            list.push(i);
+        }
+    }
+    for list in members {
+        let centre = (list.len() as f64 - 1.0) / 2.0;
+        for (rank, i) in list.into_iter().enumerate() {
             out[i] = (rank as f64 - centre) * STEP;
         }
     }
@@ -399,13 +406,13 @@ fn powers(base: f64, xmap: &XMap, multipliers: &[f64]) -> Vec<f64> {
 }
 
 fn lines(s: &mut String, chart: &Chart, xmap: &XMap, ymap: &YMap, dodge: &[f64]) {
-    for (i, series) in chart.series.iter().enumerate() {
-        let mut points: Vec<(f64, f64)> = chart
-            .data
-            .iter()
-            .filter(|d| d.series == i)
-            .map(|d| (d.x, d.y))
-            .collect();
+    let mut by_series: Vec<Vec<(f64, f64)>> = vec![Vec::new(); chart.series.len()];
+    for d in chart.data {
+        if let Some(list) = by_series.get_mut(d.series) {
+            list.push((d.x, d.y));
+        }
+    }
+    for ((i, series), mut points) in chart.series.iter().enumerate().zip(by_series) {
         if points.len() < 2 {
             continue;
         }

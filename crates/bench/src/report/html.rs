@@ -2,6 +2,7 @@
 //! tables of the Markdown summary. No script, font, image or any other
 //! resource is loaded, and a content security policy forbids loading one.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use super::chart::{self, Chart, Datum, Series, XKind};
@@ -74,9 +75,14 @@ pub fn html(results: &Results) -> String {
 /// The series of the charts: one per model, output type and rescoring, in
 /// legend order; and for each configuration, the index of its series.
 fn series_of(results: &Results, models: &[String]) -> (Vec<Series>, Vec<usize>) {
-    let mut keys: Vec<(usize, u8, String, Option<usize>)> = Vec::new();
-    let key = |c: &ConfigResult| {
-        let model = models.iter().position(|m| *m == c.model).unwrap_or(0);
+    type Key = (usize, u8, String, Option<usize>);
+    let model_index: BTreeMap<&str, usize> = models
+        .iter()
+        .enumerate()
+        .map(|(i, m)| (m.as_str(), i))
+        .collect();
+    let key = |c: &ConfigResult| -> Key {
+        let model = model_index.get(c.model.as_str()).copied().unwrap_or(0);
         (
             model,
             table::type_rank(&c.output_type),
@@ -84,21 +90,16 @@ fn series_of(results: &Results, models: &[String]) -> (Vec<Series>, Vec<usize>) 
             c.rescore,
         )
     };
-    for c in &results.results {
-        let k = key(c);
-        if !keys.contains(&k) {
-            keys.push(k);
-        }
+    let mut numbered: BTreeMap<Key, usize> = results.results.iter().map(|c| (key(c), 0)).collect();
+    for (i, n) in numbered.values_mut().enumerate() {
+        *n = i;
     }
-    keys.sort();
     let index = results
         .results
         .iter()
-        .map(|c| {
-            let k = key(c);
-            keys.iter().position(|x| *x == k).unwrap_or(0)
-        })
+        .map(|c| numbered.get(&key(c)).copied().unwrap_or(0))
         .collect();
+    let keys: Vec<Key> = numbered.into_keys().collect();
     let series = keys
         .into_iter()
         .map(|(model, _, output_type, rescore)| {

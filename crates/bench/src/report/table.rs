@@ -2,6 +2,7 @@
 //! their own modules, so both formats show the same rows in the same order.
 
 use std::cmp::Ordering;
+use std::collections::BTreeMap;
 
 use super::format;
 use crate::{ConfigResult, ModelRun, Results};
@@ -29,25 +30,22 @@ pub(crate) struct Table {
 /// The models of a run, best nDCG@10 first (models with no finite value
 /// last, then by name).
 pub(crate) fn models(results: &Results) -> Vec<String> {
-    let mut best: Vec<(String, Option<f64>)> = Vec::new();
+    let mut by_model: BTreeMap<&str, Option<f64>> = BTreeMap::new();
     for config in &results.results {
         let value = ndcg10(config);
-        match best.iter_mut().find(|(m, _)| *m == config.model) {
-            Some((_, b)) => {
-                if let Some(v) = value {
-                    *b = Some(b.map_or(v, |b| b.max(v)));
-                }
-            }
-            None => best.push((config.model.clone(), value)),
+        let best = by_model.entry(config.model.as_str()).or_insert(None);
+        if let Some(v) = value {
+            *best = Some(best.map_or(v, |b| b.max(v)));
         }
     }
+    let mut best: Vec<(&str, Option<f64>)> = by_model.into_iter().collect();
     best.sort_by(|a, b| match (a.1, b.1) {
-        (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| a.0.cmp(&b.0)),
+        (Some(x), Some(y)) => y.total_cmp(&x).then_with(|| a.0.cmp(b.0)),
         (Some(_), None) => Ordering::Less,
         (None, Some(_)) => Ordering::Greater,
-        (None, None) => a.0.cmp(&b.0),
+        (None, None) => a.0.cmp(b.0),
     });
-    best.into_iter().map(|(m, _)| m).collect()
+    best.into_iter().map(|(m, _)| m.to_string()).collect()
 }
 
 /// nDCG@10 of a configuration when it is a finite number.
@@ -68,22 +66,24 @@ pub(crate) fn type_rank(output_type: &str) -> u8 {
     }
 }
 
-/// A model's configurations in reading order: most dimensions first, then
-/// float, int8, binary, then without rescoring before with it.
-pub(crate) fn configs_of<'a>(results: &'a Results, model: &str) -> Vec<&'a ConfigResult> {
-    let mut configs: Vec<&ConfigResult> = results
-        .results
-        .iter()
-        .filter(|c| c.model == model)
-        .collect();
-    configs.sort_by(|a, b| {
-        b.dimensions
-            .cmp(&a.dimensions)
-            .then_with(|| type_rank(&a.output_type).cmp(&type_rank(&b.output_type)))
-            .then_with(|| a.output_type.cmp(&b.output_type))
-            .then_with(|| a.rescore.cmp(&b.rescore))
-    });
-    configs
+/// The configurations of each model, each list in reading order: most
+/// dimensions first, then float, int8, binary, then without rescoring before
+/// with it.
+pub(crate) fn configs_by_model(results: &Results) -> BTreeMap<&str, Vec<&ConfigResult>> {
+    let mut by_model: BTreeMap<&str, Vec<&ConfigResult>> = BTreeMap::new();
+    for c in &results.results {
+        by_model.entry(c.model.as_str()).or_default().push(c);
+    }
+    for configs in by_model.values_mut() {
+        configs.sort_by(|a, b| {
+            b.dimensions
+                .cmp(&a.dimensions)
+                .then_with(|| type_rank(&a.output_type).cmp(&type_rank(&b.output_type)))
+                .then_with(|| a.output_type.cmp(&b.output_type))
+                .then_with(|| a.rescore.cmp(&b.rescore))
+        });
+    }
+    by_model
 }
 
 /// The embedding pass a configuration's vectors came from: the same model
@@ -106,10 +106,13 @@ pub(crate) fn rescore_text(rescore: Option<usize>) -> String {
 /// One table per model (in [`models`] order) of quality, size, speed and cost.
 pub(crate) fn config_tables(results: &Results) -> Vec<(String, Table)> {
     use Align::{Left, Right};
+    let mut by_model = configs_by_model(results);
     models(results)
         .into_iter()
         .map(|model| {
-            let rows = configs_of(results, &model)
+            let rows = by_model
+                .remove(model.as_str())
+                .unwrap_or_default()
                 .into_iter()
                 .map(|c| config_row(results, c))
                 .collect();
