@@ -332,9 +332,14 @@ fn x_ticks(kind: XKind, data: &[Datum], xmap: &XMap) -> Vec<(f64, String)> {
         .into_iter()
         .filter(|t| xmap.contains(*t))
         .collect();
-    if ticks.is_empty() {
-        ticks = vec![present[0], present[present.len() - 1]];
-        ticks.dedup();
+    // Too few round values in range to read the points by: label the
+    // values present instead (or their extremes when there are many).
+    if ticks.len() < 3 {
+        ticks = if present.len() <= 12 {
+            present.clone()
+        } else {
+            vec![present[0], present[present.len() - 1]]
+        };
     }
     let stride = ticks.len().div_ceil(9).max(1);
     ticks
@@ -627,6 +632,10 @@ mod tests {
         let (models, series) = one_series();
         let data = [datum(0, 64.0, 0.4), datum(0, 64.0, 0.4)];
         let s = chart(XKind::Bytes, &models, &series, &data);
+        assert!(
+            s.contains(">64 B</text>"),
+            "the one value present is labelled"
+        );
         assert_eq!(s.matches("class=\"point\"").count(), 2);
         assert!(!s.contains("NaN") && !s.contains("inf"));
         assert!(numbers_in(&s).iter().all(|n| n.is_finite()));
