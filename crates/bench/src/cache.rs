@@ -7,6 +7,11 @@
 //! the vector (`f32` little-endian). Records are appended and flushed after
 //! every embedding call; a record cut short by a crash is dropped (and the
 //! file cut back to its last whole record) when the file is next opened.
+//!
+//! Beside each, a call log (`<model>-<hash>.calls`, one line per embedding
+//! call: latency, wall time, texts, tokens) keeps the speed of every call made
+//! for those vectors, so a resumed run still reports the speed of the whole
+//! pass.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -43,6 +48,10 @@ pub struct Cache {
 
 /// A readable file name for `identity` that no other identity shares.
 pub fn file_name(identity: &str) -> String {
+    format!("{}.vectors", stem(identity))
+}
+
+fn stem(identity: &str) -> String {
     let slug: String = identity
         .chars()
         .map(|c| {
@@ -55,7 +64,64 @@ pub fn file_name(identity: &str) -> String {
         .take(80)
         .collect();
     let hash = embedrock_core::util::hex(&Sha256::digest(identity.as_bytes())[..6]);
-    format!("{slug}-{hash}.vectors")
+    format!("{slug}-{hash}")
+}
+
+/// One embedding call, as the call log keeps it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Call {
+    /// From sending the call to its answer, in milliseconds.
+    pub latency_ms: f64,
+    /// Wall time the pass spent up to this answer since the previous one, in
+    /// milliseconds (calls overlap when several are in flight).
+    pub wall_ms: f64,
+    /// Texts in the call.
+    pub texts: u64,
+    /// Tokens the model counted for them.
+    pub tokens: u64,
+}
+
+/// The call log of one model, parameters and input type.
+pub struct CallLog {
+    file: File,
+}
+
+impl CallLog {
+    /// Opens (or creates) the log of `identity` in `dir` and reads its calls;
+    /// a line cut short by an interruption is ignored.
+    pub fn open(dir: &Path, identity: &str) -> std::io::Result<(CallLog, Vec<Call>)> {
+        std::fs::create_dir_all(dir)?;
+        let path = dir.join(format!("{}.calls", stem(identity)));
+        let mut calls = Vec::new();
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            for line in text.lines() {
+                let f: Vec<f64> = line
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
+                if let [latency_ms, wall_ms, texts, tokens] = f[..] {
+                    calls.push(Call {
+                        latency_ms,
+                        wall_ms,
+                        texts: texts as u64,
+                        tokens: tokens as u64,
+                    });
+                }
+            }
+        }
+        let file = OpenOptions::new().create(true).append(true).open(&path)?;
+        Ok((CallLog { file }, calls))
+    }
+
+    /// Appends one call.
+    pub fn append(&mut self, call: &Call) -> std::io::Result<()> {
+        // A torn line from an earlier interruption ends here; start afresh.
+        let line = format!(
+            "\n{:.3} {:.3} {} {}\n",
+            call.latency_ms, call.wall_ms, call.texts, call.tokens
+        );
+        self.file.write_all(line.as_bytes())
+    }
 }
 
 impl Cache {
@@ -203,6 +269,30 @@ mod tests {
         let (_, found) = Cache::open(dir.path(), "m|384|doc", &wanted).unwrap();
         assert_eq!(found.len(), 3);
         assert_eq!(found[&c].vector, vec![7.0, 8.0]);
+    }
+
+    #[test]
+    fn the_call_log_reads_back_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let (mut log, calls) = CallLog::open(dir.path(), "m").unwrap();
+        assert!(calls.is_empty());
+        let call = Call {
+            latency_ms: 12.5,
+            wall_ms: 13.0,
+            texts: 8,
+            tokens: 120,
+        };
+        log.append(&call).unwrap();
+        drop(log);
+        let path = dir.path().join(format!("{}.calls", stem("m")));
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(b"4.0 5.").unwrap();
+        drop(f);
+        let (mut log, calls) = CallLog::open(dir.path(), "m").unwrap();
+        assert_eq!(calls, vec![call]);
+        log.append(&call).unwrap();
+        let (_, calls) = CallLog::open(dir.path(), "m").unwrap();
+        assert_eq!(calls, vec![call, call]);
     }
 
     #[test]

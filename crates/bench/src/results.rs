@@ -58,7 +58,7 @@ pub struct Machine {
 pub struct ModelRun {
     /// The model id.
     pub model: String,
-    /// Who serves it: `local` or `bedrock`.
+    /// Who provides it: `local`, `amazon` or `cohere`.
     pub provider: String,
     /// The dimensions the model was asked for (its native size when it was
     /// embedded once and truncated for smaller sizes).
@@ -71,17 +71,19 @@ pub struct ModelRun {
     pub corpus_tokens: u64,
     /// Tokens of the queries.
     pub query_tokens: u64,
-    /// Seconds spent embedding the texts that were not cached.
+    /// Seconds spent embedding, over every call made for this pass (a
+    /// resumed run adds the calls of the runs it resumes; texts answered
+    /// from the cache cost nothing).
     pub embed_s: f64,
-    /// Texts per second over the embedded (uncached) texts.
+    /// Texts per second over those calls.
     pub texts_per_s: f64,
-    /// Tokens per second over the embedded (uncached) texts.
+    /// Tokens per second over those calls.
     pub tokens_per_s: f64,
     /// Median latency of one embedding call, in milliseconds.
     pub latency_p50_ms: f64,
     /// 95th percentile latency of one embedding call, in milliseconds.
     pub latency_p95_ms: f64,
-    /// Embedding calls made.
+    /// Embedding calls made for this pass.
     pub calls: u64,
     /// Texts per call.
     pub batch_size: usize,
@@ -114,7 +116,7 @@ pub struct ConfigResult {
     #[serde(flatten)]
     pub metrics: BTreeMap<String, f64>,
     /// nDCG@10 relative to the same model and dimensions in float (1.0 for
-    /// float itself).
+    /// float itself; 0 when float's nDCG@10 is 0).
     pub ndcg10_vs_float: f64,
     /// Bytes one stored vector takes.
     pub bytes_per_vector: usize,

@@ -9,7 +9,7 @@ use std::time::Instant;
 use embedrock_core::{DynEmbedder, EmbedRequest, InputType, ModelFacts, Provider};
 use tokio::task::JoinSet;
 
-use crate::cache::{self, Cache, Entry, Key};
+use crate::cache::{self, Cache, Call, CallLog, Entry, Key};
 use crate::dataset::Dataset;
 use crate::metrics::{self, EvalOptions};
 use crate::search::{self, Matrix, VectorType};
@@ -263,13 +263,14 @@ struct Vectors {
 /// What embedding one side (documents or queries) measured.
 #[derive(Default)]
 struct Side {
+    /// Tokens of every text.
     tokens: u64,
+    /// Texts.
+    texts: usize,
+    /// Texts answered from the cache in this run.
     cached: usize,
-    embedded: usize,
-    embedded_tokens: u64,
-    calls: u64,
-    latencies_ms: Vec<f64>,
-    seconds: f64,
+    /// Every call made for these vectors, in this run and the runs it resumes.
+    calls: Vec<Call>,
 }
 
 async fn embed_pass(
@@ -325,23 +326,19 @@ fn model_run(
     docs: &Side,
     queries: &Side,
 ) -> ModelRun {
-    let mut latencies: Vec<f64> = docs
-        .latencies_ms
-        .iter()
-        .chain(&queries.latencies_ms)
-        .copied()
-        .collect();
+    let calls: Vec<&Call> = docs.calls.iter().chain(&queries.calls).collect();
+    let mut latencies: Vec<f64> = calls.iter().map(|c| c.latency_ms).collect();
     latencies.sort_by(f64::total_cmp);
-    let seconds = docs.seconds + queries.seconds;
-    let embedded = docs.embedded + queries.embedded;
-    let embedded_tokens = docs.embedded_tokens + queries.embedded_tokens;
+    let seconds = calls.iter().map(|c| c.wall_ms).sum::<f64>() / 1e3;
+    let embedded: u64 = calls.iter().map(|c| c.texts).sum();
+    let embedded_tokens: u64 = calls.iter().map(|c| c.tokens).sum();
     let per_s = |n: f64| if seconds > 0.0 { n / seconds } else { 0.0 };
     let dollars = |price: Option<f64>| price.map(|p| p * docs.tokens as f64 / 1e6);
     ModelRun {
         model: model.to_string(),
-        provider: facts.provider.as_str().to_string(),
+        provider: facts.provider.as_str().to_ascii_lowercase(),
         dimensions: pass.length,
-        texts: docs.cached + docs.embedded + queries.cached + queries.embedded,
+        texts: docs.texts + queries.texts,
         cached_texts: docs.cached + queries.cached,
         corpus_tokens: docs.tokens,
         query_tokens: queries.tokens,
@@ -350,7 +347,7 @@ fn model_run(
         tokens_per_s: per_s(embedded_tokens as f64),
         latency_p50_ms: percentile(&latencies, 0.50),
         latency_p95_ms: percentile(&latencies, 0.95),
-        calls: docs.calls + queries.calls,
+        calls: calls.len() as u64,
         batch_size: target.batch_size,
         price_per_mtok: facts.price_per_mtok,
         batch_price_per_mtok: facts.batch_price_per_mtok,
@@ -391,11 +388,19 @@ async fn embed_side(
         source,
     };
     let dir = options.cache_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || Cache::open(&dir, &identity, &wanted))
-        .await
-        .map_err(|e| BenchError::Invalid(format!("reading the cache stopped: {e}")))?;
-    let (mut cache, mut found) = opened.map_err(cache_err)?;
-    let mut side = Side::default();
+    let opened = tokio::task::spawn_blocking(move || {
+        let (cache, found) = Cache::open(&dir, &identity, &wanted)?;
+        let (log, calls) = CallLog::open(&dir, &identity)?;
+        Ok((cache, found, log, calls))
+    })
+    .await
+    .map_err(|e| BenchError::Invalid(format!("reading the cache stopped: {e}")))?;
+    let (mut cache, mut found, mut log, earlier) = opened.map_err(cache_err)?;
+    let mut side = Side {
+        texts: texts.len(),
+        calls: earlier,
+        ..Side::default()
+    };
     // One call per distinct text that is not cached yet.
     let mut missing: Vec<usize> = Vec::new();
     let mut seen = HashSet::new();
@@ -404,8 +409,9 @@ async fn embed_side(
             missing.push(i);
         }
     }
-    report(texts.len() - missing.len());
-    let started = Instant::now();
+    side.cached = texts.len() - missing.len();
+    report(side.cached);
+    let mut last = Instant::now();
     let mut calls = JoinSet::new();
     let mut batches = missing.chunks(target.batch_size).map(<[usize]>::to_vec);
     loop {
@@ -418,9 +424,7 @@ async fn embed_side(
         };
         let answered = joined
             .map_err(|e| BenchError::Invalid(format!("an embedding call stopped: {e}")))??;
-        side.calls += 1;
-        side.latencies_ms.push(answered.latency_ms);
-        side.embedded += answered.indices.len();
+        let done = answered.indices.len();
         let entries: Vec<(Key, Entry)> = answered
             .indices
             .iter()
@@ -434,18 +438,18 @@ async fn embed_side(
                     .map(|(k, e)| (k, e.tokens, e.vector.as_slice())),
             )
             .map_err(cache_err)?;
-        for (k, e) in entries {
-            side.embedded_tokens += u64::from(e.tokens);
-            found.insert(k, e);
-        }
-        report(answered.indices.len());
+        let record = Call {
+            latency_ms: answered.latency_ms,
+            wall_ms: last.elapsed().as_secs_f64() * 1e3,
+            texts: done as u64,
+            tokens: entries.iter().map(|(_, e)| u64::from(e.tokens)).sum(),
+        };
+        last = Instant::now();
+        log.append(&record).map_err(cache_err)?;
+        side.calls.push(record);
+        found.extend(entries);
+        report(done);
     }
-    side.seconds = if side.calls > 0 {
-        started.elapsed().as_secs_f64()
-    } else {
-        0.0
-    };
-    side.cached = texts.len() - side.embedded;
     let mut vectors = Vec::with_capacity(texts.len());
     for k in &keys {
         let entry = found
@@ -604,7 +608,7 @@ async fn score_size(
     for c in &mut out {
         c.ndcg10_vs_float = match (c.metric("ndcg@10"), float) {
             (Some(x), Some(f)) if f > 0.0 => x / f,
-            _ => f64::NAN,
+            _ => 0.0,
         };
     }
     Ok(out)

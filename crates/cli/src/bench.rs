@@ -1,5 +1,7 @@
-//! `embedrock bench speed`: texts per second and per CPU-second of the local
-//! engine on two text sets, the figures `docs/benchmarks.md` records.
+//! `embedrock bench`: retrieval benchmarks (`run`, `dataset`, `eval`,
+//! `report`, `notebook`) and `speed`, texts per second and per CPU-second of
+//! the local engine on two text sets, the figures `docs/benchmarks.md`
+//! records.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -9,6 +11,20 @@ use clap::{Args, Subcommand};
 
 #[derive(Subcommand)]
 pub enum BenchCommand {
+    /// Score models x dimensions x vector types on a labelled set: quality,
+    /// speed, storage and cost, with a report (results.json, summary.md,
+    /// report.html, MTEB-shaped JSON).
+    Run(crate::bench_run::RunArgs),
+    /// Build a labelled set.
+    #[command(subcommand)]
+    Dataset(crate::bench_run::DatasetCommand),
+    /// Score a TREC run file against judgements as trec_eval does.
+    Eval(crate::bench_run::EvalArgs),
+    /// Write the reports again from a results.json.
+    Report(crate::bench_run::ReportArgs),
+    /// The seed notebook's steps against a provider, and the quality it
+    /// could not show.
+    Notebook(crate::notebook::NotebookArgs),
     /// Throughput of a local model on short sentences and 200-word passages.
     Speed(SpeedArgs),
 }
@@ -48,8 +64,13 @@ struct Row {
     texts_per_cpu_s: f64,
 }
 
-pub fn run(cmd: BenchCommand, quiet: bool) -> Result<()> {
+pub async fn run(cmd: BenchCommand, quiet: bool) -> Result<()> {
     match cmd {
+        BenchCommand::Run(args) => crate::bench_run::run(args, quiet).await,
+        BenchCommand::Dataset(cmd) => crate::bench_run::dataset(cmd, quiet),
+        BenchCommand::Eval(args) => crate::bench_run::eval(args),
+        BenchCommand::Report(args) => crate::bench_run::report(args),
+        BenchCommand::Notebook(args) => crate::notebook::run(args, quiet).await,
         BenchCommand::Speed(args) => speed(args, quiet),
     }
 }

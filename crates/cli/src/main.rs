@@ -7,8 +7,10 @@
 
 mod bedrock;
 mod bench;
+mod bench_run;
 mod input;
 mod memory;
+mod notebook;
 mod open;
 mod output;
 mod pipeline;
@@ -53,7 +55,8 @@ enum Command {
     /// List and fetch models.
     #[command(subcommand)]
     Models(ModelsCommand),
-    /// Measure local embedding speed.
+    /// Benchmarks: retrieval quality, speed, storage and cost of models,
+    /// dimensions and vector types; local embedding speed.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
     /// Check the Bedrock configuration.
@@ -262,9 +265,27 @@ fn main() {
         }) {
             std::process::exit(0);
         }
-        eprintln!("error: {}", redact_urls(&format!("{e:#}")));
+        eprintln!("error: {}", redact_urls(&error_text(&e)));
         std::process::exit(1);
     }
+}
+
+/// An error and its causes on one line, `outer: inner: ...`. A cause whose
+/// text the line already holds (an error that prints its source in its own
+/// message) is not repeated.
+fn error_text(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 /// `text` with the user information of every URL in it replaced by `***`
@@ -299,7 +320,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Models(ModelsCommand::List(args)) => models_list(args),
         Command::Models(ModelsCommand::Pull(args)) => models_pull(args, quiet),
         Command::Models(ModelsCommand::Verify(args)) => models_verify(args),
-        Command::Bench(cmd) => bench::run(cmd, quiet),
+        Command::Bench(cmd) => bench::run(cmd, quiet).await,
         Command::Config(cmd) => bedrock::config_command(cmd),
         Command::Serve(args) => serve::run(args).await,
         Command::Add(args) => memory::add(args, quiet).await,
@@ -817,6 +838,30 @@ fn models_verify(args: VerifyArgs) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_cause_already_in_the_message_is_not_repeated() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "store x.db: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let inner = std::io::Error::other("password authentication failed");
+        let e = anyhow::Error::new(Outer(inner)).context("cannot open the store");
+        assert_eq!(
+            error_text(&e),
+            "cannot open the store: store x.db: password authentication failed"
+        );
+        let plain = anyhow::anyhow!("inner").context("outer");
+        assert_eq!(error_text(&plain), "outer: inner");
+    }
 
     #[test]
     fn urls_in_messages_lose_their_passwords() {
