@@ -14,7 +14,9 @@
 
 use std::time::Instant;
 
-use embedrock_core::math::{binarize, dot, hamming, l2_normalize, quantize_int8};
+use embedrock_core::math::{binarize, hamming, l2_normalize, quantize_int8};
+
+use crate::kernels::{self, Kernels};
 
 /// How the corpus's vectors are stored and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -100,7 +102,12 @@ impl Matrix {
 }
 
 /// The corpus in one stored form.
-enum Index<'a> {
+struct Index<'a> {
+    form: Form<'a>,
+    kernels: Kernels,
+}
+
+enum Form<'a> {
     Float(&'a Matrix),
     Int8 {
         codes: Vec<i8>,
@@ -114,51 +121,46 @@ enum Index<'a> {
     },
 }
 
-fn int8_rows(m: &Matrix) -> (Vec<i8>, Vec<f32>) {
+fn int8_rows(m: &Matrix, k: &Kernels) -> (Vec<i8>, Vec<f32>) {
     let mut codes = Vec::with_capacity(m.data.len());
     let mut norms = Vec::with_capacity(m.len());
     for i in 0..m.len() {
         let q = quantize_int8(m.row(i));
-        let n: i64 = q.iter().map(|&x| i64::from(x) * i64::from(x)).sum();
-        norms.push((n as f32).sqrt());
+        norms.push(((k.dot_i8)(&q, &q) as f32).sqrt());
         codes.extend_from_slice(&q);
     }
     (codes, norms)
 }
 
-fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
-    a.iter()
-        .zip(b)
-        .map(|(&x, &y)| i32::from(x) * i32::from(y))
-        .sum()
-}
-
 impl<'a> Index<'a> {
     fn new(kind: VectorType, docs: &'a Matrix) -> Self {
+        let kernels = kernels::detect();
         let d = docs.dimensions;
-        match kind {
-            VectorType::Float => Index::Float(docs),
+        let form = match kind {
+            VectorType::Float => Form::Float(docs),
             VectorType::Int8 => {
-                let (codes, norms) = int8_rows(docs);
-                Index::Int8 { codes, norms, d }
+                let (codes, norms) = int8_rows(docs, &kernels);
+                Form::Int8 { codes, norms, d }
             }
             VectorType::Binary => {
                 let bytes = d.div_ceil(8);
                 let bits = (0..docs.len())
                     .flat_map(|i| binarize(docs.row(i)))
                     .collect();
-                Index::Binary { bits, bytes, d }
+                Form::Binary { bits, bytes, d }
             }
-        }
+        };
+        Index { form, kernels }
     }
 
     /// The score of every document for one query (its float form).
     fn scores(&self, query: &[f32]) -> Vec<f32> {
-        match self {
-            Index::Float(m) => (0..m.len()).map(|i| dot(query, m.row(i))).collect(),
-            Index::Int8 { codes, norms, d } => {
+        let k = &self.kernels;
+        match &self.form {
+            Form::Float(m) => (0..m.len()).map(|i| (k.dot_f32)(query, m.row(i))).collect(),
+            Form::Int8 { codes, norms, d } => {
                 let q = quantize_int8(query);
-                let qn = (dot_i8(&q, &q) as f32).sqrt();
+                let qn = ((k.dot_i8)(&q, &q) as f32).sqrt();
                 codes
                     .chunks_exact(*d)
                     .zip(norms)
@@ -167,12 +169,12 @@ impl<'a> Index<'a> {
                         if denom == 0.0 {
                             0.0
                         } else {
-                            dot_i8(&q, row) as f32 / denom
+                            (k.dot_i8)(&q, row) as f32 / denom
                         }
                     })
                     .collect()
             }
-            Index::Binary { bits, bytes, d } => {
+            Form::Binary { bits, bytes, d } => {
                 let q = binarize(query);
                 bits.chunks_exact(*bytes)
                     .map(|row| (*d as u32 - hamming(&q, row)) as f32)
@@ -263,8 +265,8 @@ fn one_query(
     rescore: Option<usize>,
 ) -> Vec<(usize, f64)> {
     let scores = index.scores(query);
-    let rescore = match (index, rescore) {
-        (Index::Float(_), _) | (_, None) => {
+    let rescore = match (&index.form, rescore) {
+        (Form::Float(_), _) | (_, None) => {
             return top_k(&scores, top)
                 .into_iter()
                 .map(|(i, s)| (i, f64::from(s)))
@@ -274,7 +276,10 @@ fn one_query(
     };
     let candidates = top_k(&scores, top.max(rescore));
     let (head, tail) = candidates.split_at(rescore.min(candidates.len()));
-    let rescored: Vec<f32> = head.iter().map(|(i, _)| dot(query, docs.row(*i))).collect();
+    let rescored: Vec<f32> = head
+        .iter()
+        .map(|(i, _)| (index.kernels.dot_f32)(query, docs.row(*i)))
+        .collect();
     let mut out: Vec<(usize, f64)> = top_k(&rescored, rescored.len())
         .into_iter()
         .map(|(j, s)| (head[j].0, f64::from(s)))
@@ -293,6 +298,7 @@ fn one_query(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use embedrock_core::math::dot;
 
     fn unit(seed: u64, d: usize) -> Vec<f32> {
         let mut x = seed

@@ -61,7 +61,7 @@ pub fn html(results: &Results) -> String {
         let _ = writeln!(out, "<h3>{}</h3>", esc(model));
         render(&mut out, t);
     }
-    out.push_str("<h2>Embedding passes</h2>\n<p class=\"note\">One pass per model and dimensions over the corpus and the queries; speed counts only the texts not answered from the cache.</p>\n");
+    out.push_str("<h2>Embedding passes</h2>\n<p class=\"note\">One pass per model and dimensions over the corpus and the queries; speed is over every embedding call made for the pass (a resumed run counts the calls of the runs it resumes; cached texts cost nothing).</p>\n");
     let passes = table::embedding_table(results);
     if passes.rows.is_empty() {
         out.push_str("<p class=\"note\">No embedding pass was recorded.</p>\n");

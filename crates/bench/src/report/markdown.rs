@@ -33,7 +33,7 @@ pub fn markdown(results: &Results) -> String {
     out.push_str("\n## Embedding passes\n\n");
     out.push_str(
         "One pass per model and dimensions over the corpus and the queries; \
-         speed counts only the texts not answered from the cache.\n\n",
+         speed is over every embedding call made for the pass (a resumed run counts the calls of the runs it resumes; cached texts cost nothing).\n\n",
     );
     let passes = table::embedding_table(results);
     if passes.rows.is_empty() {
