@@ -257,18 +257,21 @@ fn an_interrupted_run_resumes_from_what_it_embedded() {
 }
 
 #[test]
-fn titan_v2_through_the_server_runs_once_per_size_and_matches_the_local_model() {
+fn bedrock_models_through_the_server_run_once_per_size_and_match_the_local_model() {
     let url = server();
     let out = tempfile::tempdir().unwrap();
+    let dataset = debian_set().to_str().unwrap();
     ok(&[
         "bench",
         "run",
         "--dataset",
-        debian_set().to_str().unwrap(),
+        dataset,
         "--out",
         out.path().to_str().unwrap(),
         "--model",
         "amazon.titan-embed-text-v2:0",
+        "--model",
+        "cohere.embed-v4:0",
         "--dimensions",
         "256,1024",
         "--output-type",
@@ -278,15 +281,24 @@ fn titan_v2_through_the_server_runs_once_per_size_and_matches_the_local_model() 
     ]);
     let r = results(out.path());
     let passes = r["embedding"].as_array().unwrap();
-    assert_eq!(passes.len(), 2, "one embedding pass per size");
+    assert_eq!(passes.len(), 4, "one embedding pass per model and size");
     assert_eq!(passes[0]["provider"], "amazon");
-    let tokens = passes[0]["corpus_tokens"].as_f64().unwrap();
-    let usd = passes[0]["corpus_usd"].as_f64().unwrap();
-    assert!(
-        (usd - tokens * 0.02 / 1e6).abs() < 1e-12,
-        "{usd} for {tokens} tokens"
+    assert_eq!(passes[0]["batch_size"], 1, "Titan takes one text per call");
+    assert_eq!(passes[2]["provider"], "cohere");
+    assert_eq!(
+        passes[2]["batch_size"], 96,
+        "Cohere takes up to 96 texts per call"
     );
-    assert!((passes[0]["corpus_batch_usd"].as_f64().unwrap() - tokens * 0.01 / 1e6).abs() < 1e-12);
+    let usd = |pass: &Value, key: &str| pass[key].as_f64().unwrap();
+    let tokens = usd(&passes[0], "corpus_tokens");
+    assert!((usd(&passes[0], "corpus_usd") - tokens * 0.02 / 1e6).abs() < 1e-12);
+    assert!((usd(&passes[0], "corpus_batch_usd") - tokens * 0.01 / 1e6).abs() < 1e-12);
+    let tokens = usd(&passes[2], "corpus_tokens");
+    assert!((usd(&passes[2], "corpus_usd") - tokens * 0.12 / 1e6).abs() < 1e-12);
+    assert!(
+        passes[2]["corpus_batch_usd"].is_null(),
+        "no batch price is known"
+    );
 
     // The server answers with the local model: cut to 256 it is the local
     // model cut to 256; padded to 1024 it is the local model's 384.
@@ -295,7 +307,7 @@ fn titan_v2_through_the_server_runs_once_per_size_and_matches_the_local_model() 
         "bench",
         "run",
         "--dataset",
-        debian_set().to_str().unwrap(),
+        dataset,
         "--out",
         local.path().to_str().unwrap(),
         "--dimensions",
@@ -304,13 +316,24 @@ fn titan_v2_through_the_server_runs_once_per_size_and_matches_the_local_model() 
         "float",
     ]);
     let l = results(local.path());
-    for (titan, mini) in [(256, 256), (1024, 384)] {
-        let a = metric(config(&r, titan, "float", None), "ndcg@10");
-        let b = metric(config(&l, mini, "float", None), "ndcg@10");
-        assert!(
-            (a - b).abs() < 1e-3,
-            "titan {titan}: {a}, local {mini}: {b}"
-        );
+    let served = |model: &str, dims: u64| {
+        let c = r["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["model"] == model && c["dimensions"] == dims)
+            .unwrap();
+        metric(c, "ndcg@10")
+    };
+    for model in ["amazon.titan-embed-text-v2:0", "cohere.embed-v4:0"] {
+        for (asked, mini) in [(256, 256), (1024, 384)] {
+            let a = served(model, asked);
+            let b = metric(config(&l, mini, "float", None), "ndcg@10");
+            assert!(
+                (a - b).abs() < 1e-3,
+                "{model} {asked}: {a}, local {mini}: {b}"
+            );
+        }
     }
 }
 
