@@ -5,47 +5,16 @@
 
 use std::path::Path;
 use std::process::{Command, Output};
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
-use embedrock_server::testing::TestServer;
-use embedrock_server::{AppState, AuthConfig, AuthMode, FaultConfig, ModelMap};
+mod common;
 
-struct Server {
-    url: String,
-    state: AppState,
-}
+use common::Server;
 
-/// One server for the whole test binary, on its own thread and runtime.
+/// One server for the whole test binary.
 fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
-    SERVER.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                let local: embedrock_core::DynEmbedder =
-                    Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
-                let mut config = embedrock_server::testing::quiet_config();
-                config.auth =
-                    AuthConfig::new(AuthMode::Sigv4).with_credential("AKIDTEST", "dummy-secret");
-                let mut faults = FaultConfig::default();
-                faults.error_rate = 0.2;
-                faults.seed = 11;
-                config.faults = faults;
-                let models = ModelMap::catalogue("all-minilm-l6-v2", local);
-                let running = TestServer::start(models, config).await.unwrap();
-                tx.send(Server {
-                    url: running.url().to_string(),
-                    state: running.state().clone(),
-                })
-                .unwrap();
-                // Serve until the test binary exits.
-                std::future::pending::<()>().await;
-                drop(running);
-            });
-        });
-        rx.recv().unwrap()
-    })
+    SERVER.get_or_init(|| common::start(0.2, 11))
 }
 
 fn successes(s: &Server) -> u64 {

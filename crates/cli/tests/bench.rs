@@ -7,40 +7,24 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
-use embedrock_server::testing::TestServer;
-use embedrock_server::{AuthConfig, AuthMode, FaultConfig, ModelMap};
 use serde_json::Value;
 
-/// One server for the whole test binary: every Bedrock id answered by the
-/// local model, SigV4 required, one request in ten failing with a 5xx.
+mod common;
+
+/// One server for the whole test binary; one request in ten fails with a 5xx.
 fn server() -> &'static str {
-    static URL: OnceLock<String> = OnceLock::new();
-    URL.get_or_init(|| {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            let rt = tokio::runtime::Runtime::new().unwrap();
-            rt.block_on(async move {
-                let local: embedrock_core::DynEmbedder =
-                    Arc::new(embedrock_local::LocalEmbedder::open("all-minilm-l6-v2").unwrap());
-                let mut config = embedrock_server::testing::quiet_config();
-                config.auth =
-                    AuthConfig::new(AuthMode::Sigv4).with_credential("AKIDTEST", "dummy-secret");
-                let mut faults = FaultConfig::default();
-                faults.error_rate = 0.1;
-                faults.seed = 5;
-                config.faults = faults;
-                let models = ModelMap::catalogue("all-minilm-l6-v2", local);
-                let running = TestServer::start(models, config).await.unwrap();
-                tx.send(running.url().to_string()).unwrap();
-                std::future::pending::<()>().await;
-                drop(running);
-            });
-        });
-        rx.recv().unwrap()
-    })
+    static SERVER: OnceLock<common::Server> = OnceLock::new();
+    &SERVER.get_or_init(|| common::start(0.1, 5)).url
+}
+
+/// The runs embed with the real model on a machine of two cores; one at a
+/// time keeps each within the server's request deadline.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static HEAVY: Mutex<()> = Mutex::new(());
+    HEAVY.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn embedrock(args: &[&str]) -> Command {
@@ -138,6 +122,7 @@ fn a_debian_set_is_built_with_one_judgement_per_query() {
 
 #[test]
 fn a_local_run_scores_every_configuration_and_a_second_run_is_all_cached() {
+    let _one = one_at_a_time();
     let out = tempfile::tempdir().unwrap();
     let args = [
         "bench",
@@ -207,6 +192,7 @@ fn a_local_run_scores_every_configuration_and_a_second_run_is_all_cached() {
 
 #[test]
 fn an_interrupted_run_resumes_from_what_it_embedded() {
+    let _one = one_at_a_time();
     let out = tempfile::tempdir().unwrap();
     let args = [
         "bench",
@@ -258,6 +244,7 @@ fn an_interrupted_run_resumes_from_what_it_embedded() {
 
 #[test]
 fn bedrock_models_through_the_server_run_once_per_size_and_match_the_local_model() {
+    let _one = one_at_a_time();
     let url = server();
     let out = tempfile::tempdir().unwrap();
     let dataset = debian_set().to_str().unwrap();
@@ -339,6 +326,7 @@ fn bedrock_models_through_the_server_run_once_per_size_and_match_the_local_model
 
 #[test]
 fn the_notebook_runs_its_steps_and_scores_each_size() {
+    let _one = one_at_a_time();
     let url = server();
     let o = ok(&[
         "bench",
