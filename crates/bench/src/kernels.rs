@@ -1,5 +1,6 @@
-//! The dot products of exact search, chosen at run time for the CPU: an
-//! AVX2 + FMA build of each on x86-64 CPUs that have them, the portable
+//! The dot products and bit counts of exact search, chosen at run time for
+//! the CPU: an AVX2 + FMA + POPCNT build of each on x86-64 CPUs that have
+//! them, the portable
 //! build elsewhere. Every path is tested against a scalar reference on
 //! whatever CPU runs the tests.
 
@@ -12,6 +13,8 @@ pub struct Kernels {
     pub dot_f32: fn(&[f32], &[f32]) -> f32,
     /// Dot product of two signed-byte vectors.
     pub dot_i8: fn(&[i8], &[i8]) -> i32,
+    /// Differing bits of two packed bit vectors.
+    pub hamming: fn(&[u8], &[u8]) -> u32,
 }
 
 /// Sixteen independent lanes, so the compiler vectorises the reduction.
@@ -39,16 +42,41 @@ fn dot_i8_lanes(a: &[i8], b: &[i8]) -> i32 {
     let (a, b) = (&a[..n], &b[..n]);
     let mut acc = [0i32; 32];
     let whole = n - n % 32;
+    // Wrapping arithmetic lets the compiler vectorise with overflow checks
+    // on; |x * y| <= 127^2, so no sum of fewer than 133,000 pairs can wrap.
     for (x, y) in a[..whole].chunks_exact(32).zip(b[..whole].chunks_exact(32)) {
         for i in 0..32 {
-            acc[i] += i32::from(x[i]) * i32::from(y[i]);
+            acc[i] = acc[i].wrapping_add(i32::from(x[i]).wrapping_mul(i32::from(y[i])));
         }
     }
-    let mut sum: i32 = acc.iter().sum();
+    let mut sum = acc.iter().fold(0i32, |s, v| s.wrapping_add(*v));
     for (x, y) in a[whole..].iter().zip(&b[whole..]) {
-        sum += i32::from(*x) * i32::from(*y);
+        sum = sum.wrapping_add(i32::from(*x) * i32::from(*y));
     }
     sum
+}
+
+/// Eight bytes at a time, as 64-bit words.
+#[inline(always)]
+fn hamming_words(a: &[u8], b: &[u8]) -> u32 {
+    let n = a.len().min(b.len());
+    let whole = n - n % 8;
+    let mut sum = 0u32;
+    for (x, y) in a[..whole].chunks_exact(8).zip(b[..whole].chunks_exact(8)) {
+        let mut wx = [0u8; 8];
+        let mut wy = [0u8; 8];
+        wx.copy_from_slice(x);
+        wy.copy_from_slice(y);
+        sum = sum.wrapping_add((u64::from_le_bytes(wx) ^ u64::from_le_bytes(wy)).count_ones());
+    }
+    for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
+        sum = sum.wrapping_add((x ^ y).count_ones());
+    }
+    sum
+}
+
+fn hamming_portable(a: &[u8], b: &[u8]) -> u32 {
+    hamming_words(a, b)
 }
 
 fn dot_f32_portable(a: &[f32], b: &[f32]) -> f32 {
@@ -84,6 +112,17 @@ mod x86 {
         super::dot_i8_lanes(a, b)
     }
 
+    #[target_feature(enable = "avx2,popcnt")]
+    unsafe fn hamming(a: &[u8], b: &[u8]) -> u32 {
+        super::hamming_words(a, b)
+    }
+
+    /// Only handed out by [`super::detect`] when the CPU has AVX2 and POPCNT.
+    pub fn hamming_avx2(a: &[u8], b: &[u8]) -> u32 {
+        // SAFETY: chosen only after the CPU reported AVX2 and POPCNT.
+        unsafe { hamming(a, b) }
+    }
+
     /// Only handed out by [`super::detect`] when the CPU has AVX2 and FMA.
     pub fn dot_f32_avx2(a: &[f32], b: &[f32]) -> f32 {
         // SAFETY: chosen only after the CPU reported AVX2 and FMA.
@@ -103,6 +142,7 @@ pub fn portable() -> Kernels {
         name: "portable",
         dot_f32: dot_f32_portable,
         dot_i8: dot_i8_portable,
+        hamming: hamming_portable,
     }
 }
 
@@ -110,11 +150,15 @@ pub fn portable() -> Kernels {
 pub fn available() -> Vec<Kernels> {
     let mut paths = Vec::new();
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
+    if std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+        && std::arch::is_x86_feature_detected!("popcnt")
+    {
         paths.push(Kernels {
             name: "avx2+fma",
             dot_f32: x86::dot_f32_avx2,
             dot_i8: x86::dot_i8_avx2,
+            hamming: x86::hamming_avx2,
         });
     }
     paths.push(portable());
@@ -165,6 +209,16 @@ mod tests {
                     k.name
                 );
                 assert_eq!((k.dot_i8)(&qa, &qb), want_i8, "{} n={n}", k.name);
+                let (ba, bb) = (
+                    embedrock_core::math::binarize(&a),
+                    embedrock_core::math::binarize(&b),
+                );
+                assert_eq!(
+                    (k.hamming)(&ba, &bb),
+                    embedrock_core::math::hamming(&ba, &bb),
+                    "{} n={n}",
+                    k.name
+                );
                 // Extreme bytes do not overflow the accumulators.
                 let ones = vec![-127i8; n];
                 assert_eq!((k.dot_i8)(&ones, &ones), 127 * 127 * n as i32, "{}", k.name);

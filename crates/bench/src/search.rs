@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use embedrock_core::math::{binarize, hamming, l2_normalize, quantize_int8};
+use embedrock_core::math::{binarize, l2_normalize, quantize_int8};
 
 use crate::kernels::{self, Kernels};
 
@@ -177,7 +177,7 @@ impl<'a> Index<'a> {
             Form::Binary { bits, bytes, d } => {
                 let q = binarize(query);
                 bits.chunks_exact(*bytes)
-                    .map(|row| (*d as u32 - hamming(&q, row)) as f32)
+                    .map(|row| (*d as u32 - (k.hamming)(&q, row)) as f32)
                     .collect()
             }
         }
