@@ -26,7 +26,9 @@
 //! repeated exactly, so a filtered search is never starved.
 //! [`SearchPath::Binary`] ranks candidates by the Hamming distance of
 //! `binary_quantize` and rescores them exactly. [`SearchPath::Auto`] uses the
-//! index when the collection has one, else the exact scan. There is no int8
+//! index when the collection has one and the filter admits at least
+//! [`crate::sqlite::EXACT_BELOW`] records (counted up to that bound), else
+//! the exact scan. There is no int8
 //! vector type in pgvector: [`SearchPath::Int8`] is an error.
 //!
 //! # The index
@@ -725,6 +727,33 @@ impl PgStore {
         Ok(new)
     }
 
+    /// Whether `filter` admits fewer than [`crate::sqlite::EXACT_BELOW`]
+    /// records of the collection, counted up to that bound: an exact scan
+    /// of so few rows beats walking the index past everything the filter
+    /// rejects. A search without a filter is not counted.
+    async fn admits_few(
+        &self,
+        tx: &Transaction<'_>,
+        coll: &Coll,
+        filter: &Filter,
+        setup: &Setup,
+    ) -> Result<bool> {
+        if matches!(filter, Filter::All) {
+            return Ok(false);
+        }
+        let mut sql = Sql::new(setup.lower_collation);
+        let admitted = sql.filter(filter);
+        let bound = crate::sqlite::EXACT_BELOW;
+        let text = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM records r WHERE r.collection = {} AND {admitted} \
+             LIMIT {bound}) s",
+            coll.id
+        );
+        let row = tx.query_one(&text, &sql.refs()).await.map_err(self.db())?;
+        let n: i64 = row.try_get(0).map_err(|e| Error::Corrupt(e.to_string()))?;
+        Ok((n as usize) < bound)
+    }
+
     /// The hits of one search, ranked exactly.
     async fn search_in(
         &self,
@@ -1380,7 +1409,11 @@ impl VectorStore for PgStore {
         check_vector(&coll.identity, collection, &search.vector)?;
         let path = match search.path {
             SearchPath::Auto if self.index_state(&tx, coll.id).await? == Some(true) => {
-                SearchPath::Approximate
+                if self.admits_few(&tx, &coll, &search.filter, &setup).await? {
+                    SearchPath::Exact
+                } else {
+                    SearchPath::Approximate
+                }
             }
             SearchPath::Auto => SearchPath::Exact,
             other => other,
