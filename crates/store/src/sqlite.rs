@@ -156,13 +156,30 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(|e| Error::db(&path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| Error::db(&path, e))?;
-        conn.execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
-        )
+        // Switching a new file to WAL takes an exclusive lock, and SQLite
+        // answers "busy" at once (without the busy handler) when two
+        // processes race for it: retry within the busy timeout.
+        retry_busy(|| {
+            conn.execute_batch(
+                "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
+            )
+        })
         .map_err(|e| Error::db(&path, e))?;
-        conn.execute_batch(SCHEMA)
-            .map_err(|e| Error::db(&path, e))?;
-        migrate(&conn, &path)?;
+        // The schema in one write transaction taken up front, so a second
+        // process waits for it instead of failing a read-to-write upgrade.
+        retry_busy(|| conn.execute_batch("BEGIN IMMEDIATE")).map_err(|e| Error::db(&path, e))?;
+        let created = conn
+            .execute_batch(SCHEMA)
+            .map_err(|e| Error::db(&path, e))
+            .and_then(|()| migrate(&conn, &path));
+        match created {
+            Ok(()) => conn.execute_batch("COMMIT"),
+            Err(e) => {
+                let _ = conn.execute_batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+        .map_err(|e| Error::db(&path, e))?;
         let mut dir = path.clone().into_os_string();
         dir.push(".hnsw");
         Ok(SqliteStore {
@@ -282,6 +299,22 @@ impl SqliteStore {
                     .insert(collection.to_string(), loaded.clone());
                 Ok(loaded)
             }
+        }
+    }
+}
+
+/// Runs `op` again while SQLite answers "busy", for up to [`BUSY_TIMEOUT`].
+fn retry_busy<T>(mut op: impl FnMut() -> rusqlite::Result<T>) -> rusqlite::Result<T> {
+    let started = std::time::Instant::now();
+    loop {
+        match op() {
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy
+                    && started.elapsed() < BUSY_TIMEOUT =>
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            other => return other,
         }
     }
 }

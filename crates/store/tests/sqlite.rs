@@ -59,3 +59,29 @@ async fn two_handles_on_one_file_write_at_once_and_see_each_other() {
     let listed = b.list("c", &Filter::All, Page::first(1000)).await.unwrap();
     assert_eq!(listed.len(), 100);
 }
+
+/// Handles opening a new file at the same moment (each its own connection,
+/// as separate processes would) all succeed: none gets "database is locked"
+/// while another sets up WAL and the schema.
+#[test]
+fn handles_racing_to_create_one_file_all_open_it() {
+    for round in 0..20 {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("race-{round}.db"));
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(6));
+        let handles: Vec<_> = (0..6)
+            .map(|_| {
+                let (path, barrier) = (path.clone(), barrier.clone());
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    SqliteStore::open(&path).map(|_| ())
+                })
+            })
+            .collect();
+        for h in handles {
+            if let Err(e) = h.join().unwrap() {
+                panic!("round {round}: {e}");
+            }
+        }
+    }
+}
