@@ -24,14 +24,7 @@ fn successes(s: &Server) -> u64 {
 
 fn run(args: &[&str], endpoint_in_env: bool) -> Output {
     let s = server();
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_embedrock"));
-    cmd.args(args)
-        .arg("--quiet")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("EMBEDROCK_CONFIG");
+    let mut cmd = common::command(args);
     if endpoint_in_env {
         cmd.env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &s.url);
     } else {

@@ -28,16 +28,9 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 }
 
 fn embedrock(args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_embedrock"));
-    cmd.args(args)
-        .arg("--quiet")
-        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
-        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
-        .env("AWS_REGION", "us-east-1")
-        .env("EMBEDROCK_THREADS", "2")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME")
-        .env_remove("EMBEDROCK_CONFIG");
+    let mut cmd = common::command(args);
+    cmd.env("EMBEDROCK_THREADS", "2")
+        .env_remove("AWS_ENDPOINT_URL_BEDROCK_RUNTIME");
     cmd
 }
 

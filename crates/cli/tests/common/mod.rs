@@ -3,6 +3,7 @@
 //! `dummy-secret`), a share of requests failing with a 5xx.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+use std::process::Command;
 use std::sync::Arc;
 
 use embedrock_server::testing::TestServer;
@@ -42,4 +43,18 @@ pub fn start(error_rate: f64, seed: u64) -> Server {
         });
     });
     rx.recv().unwrap()
+}
+
+/// `embedrock ARGS --quiet` with this server's credentials and region, and
+/// no AWS profile or embedrock config file from the environment.
+pub fn command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_embedrock"));
+    cmd.args(args)
+        .arg("--quiet")
+        .env("AWS_ACCESS_KEY_ID", "AKIDTEST")
+        .env("AWS_SECRET_ACCESS_KEY", "dummy-secret")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("EMBEDROCK_CONFIG");
+    cmd
 }
