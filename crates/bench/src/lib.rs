@@ -17,7 +17,6 @@
 pub mod cache;
 pub mod dataset;
 pub mod debian;
-pub mod kernels;
 pub mod metrics;
 pub mod report;
 pub mod results;

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use embedrock_core::math::{binarize, l2_normalize, quantize_int8};
 
-use crate::kernels::{self, Kernels};
+use embedrock_core::kernels::{self, Kernels};
 
 /// How the corpus's vectors are stored and compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -112,7 +112,6 @@ enum Form<'a> {
     Int8 {
         codes: Vec<i8>,
         norms: Vec<f32>,
-        d: usize,
     },
     Binary {
         bits: Vec<u8>,
@@ -140,7 +139,7 @@ impl<'a> Index<'a> {
             VectorType::Float => Form::Float(docs),
             VectorType::Int8 => {
                 let (codes, norms) = int8_rows(docs, &kernels);
-                Form::Int8 { codes, norms, d }
+                Form::Int8 { codes, norms }
             }
             VectorType::Binary => {
                 let bytes = d.div_ceil(8);
@@ -157,28 +156,33 @@ impl<'a> Index<'a> {
     fn scores(&self, query: &[f32]) -> Vec<f32> {
         let k = &self.kernels;
         match &self.form {
-            Form::Float(m) => (0..m.len()).map(|i| (k.dot_f32)(query, m.row(i))).collect(),
-            Form::Int8 { codes, norms, d } => {
+            Form::Float(m) => {
+                let mut out = vec![0f32; m.len()];
+                (k.rows_f32)(&m.data, query, &mut out);
+                out
+            }
+            Form::Int8 { codes, norms } => {
                 let q = quantize_int8(query);
                 let qn = ((k.dot_i8)(&q, &q) as f32).sqrt();
-                codes
-                    .chunks_exact(*d)
+                let mut dots = vec![0i32; norms.len()];
+                (k.rows_i8)(codes, &q, &mut dots);
+                dots.iter()
                     .zip(norms)
-                    .map(|(row, n)| {
+                    .map(|(dot, n)| {
                         let denom = qn * n;
                         if denom == 0.0 {
                             0.0
                         } else {
-                            (k.dot_i8)(&q, row) as f32 / denom
+                            *dot as f32 / denom
                         }
                     })
                     .collect()
             }
             Form::Binary { bits, bytes, d } => {
                 let q = binarize(query);
-                bits.chunks_exact(*bytes)
-                    .map(|row| (*d as u32 - (k.hamming)(&q, row)) as f32)
-                    .collect()
+                let mut distances = vec![0u32; bits.len() / bytes.max(&1)];
+                (k.rows_hamming)(bits, &q, &mut distances);
+                distances.iter().map(|h| (*d as u32 - h) as f32).collect()
             }
         }
     }

@@ -12,6 +12,7 @@ pub mod catalogue;
 mod embedder;
 mod error;
 mod facts;
+pub mod kernels;
 pub mod math;
 mod types;
 pub mod util;

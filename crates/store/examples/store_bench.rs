@@ -263,8 +263,7 @@ async fn main() {
         "db_bytes_per_vector": db_bytes as f64 / n as f64,
         "index_bytes_per_vector": index_bytes as f64 / n as f64,
         "index_build_s": build_s, "reopen_s": reopen_s,
-        "kernel": embedrock_store::scan::Kernel::detect().name(),
-        "int8_kernel": embedrock_store::quant::I8Kernel::detect().name(),
+        "kernel": embedrock_core::kernels::detect().name,
         "results": results,
     });
     match &a.out {

@@ -22,28 +22,22 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::RwLock;
 
 use hnsw_rs::api::AnnT;
 use hnsw_rs::prelude::{Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
-use crate::scan::Kernel;
 use crate::{Error, Result};
 
 /// Neighbours kept per node (twice that on the bottom layer).
-pub const MAX_CONNECTIONS: usize = 24;
+pub const MAX_CONNECTIONS: usize = 16;
 /// The candidate list while building: larger builds slower and finds more.
-pub const EF_CONSTRUCTION: usize = 200;
+pub const EF_CONSTRUCTION: usize = 100;
 /// Layers at most.
 const MAX_LAYERS: usize = 16;
 /// The graph is rebuilt once this fraction of its slots is dead.
 const REBUILD_DEAD_FRACTION: f64 = 0.25;
-
-fn kernel() -> Kernel {
-    static KERNEL: OnceLock<Kernel> = OnceLock::new();
-    *KERNEL.get_or_init(Kernel::detect)
-}
 
 /// `1 - a·b`, never below zero: the cosine distance of unit vectors.
 #[derive(Debug, Clone, Copy, Default)]
@@ -51,7 +45,7 @@ pub struct DotDistance;
 
 impl Distance<f32> for DotDistance {
     fn eval(&self, va: &[f32], vb: &[f32]) -> f32 {
-        (1.0 - kernel().dot(va, vb)).max(0.0)
+        (1.0 - (embedrock_core::kernels::detect().dot_f32)(va, vb)).max(0.0)
     }
 }
 
@@ -78,6 +72,57 @@ struct Meta {
     dims: usize,
     basename: String,
     slots: Vec<SlotKey>,
+    /// Size and hash of each graph file as written, checked before the
+    /// files are read: a damaged file is never handed to the reader.
+    #[serde(default)]
+    files: Vec<FileCheck>,
+}
+
+/// What a saved file held when it was written.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct FileCheck {
+    name: String,
+    len: u64,
+    hash: u64,
+}
+
+impl FileCheck {
+    /// Reads `dir/name` and hashes it (FNV-1a over 64-bit words).
+    fn of(dir: &Path, name: &str) -> Result<FileCheck> {
+        use std::io::Read;
+        let path = dir.join(name);
+        let mut file = std::fs::File::open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut buf = vec![0u8; 1 << 20];
+        let (mut len, mut hash) = (0u64, 0xcbf2_9ce4_8422_2325u64);
+        loop {
+            let n = file.read(&mut buf).map_err(|e| Error::io(&path, e))?;
+            if n == 0 {
+                break;
+            }
+            len += n as u64;
+            for chunk in buf[..n].chunks(8) {
+                let mut word = [0u8; 8];
+                word[..chunk.len()].copy_from_slice(chunk);
+                hash ^= u64::from_le_bytes(word);
+                hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        }
+        Ok(FileCheck {
+            name: name.to_string(),
+            len,
+            hash,
+        })
+    }
+
+    /// Whether the file is still what was written.
+    fn holds(&self, dir: &Path) -> bool {
+        let quick = std::fs::metadata(dir.join(&self.name)).is_ok_and(|m| m.len() == self.len);
+        quick && FileCheck::of(dir, &self.name).is_ok_and(|now| now == *self)
+    }
+}
+
+fn graph_files(basename: &str) -> [String; 2] {
+    ["hnsw.graph", "hnsw.data"].map(|ext| format!("{basename}.{ext}"))
 }
 
 /// The current rows of a collection, as the index sees them.
@@ -269,11 +314,16 @@ impl AnnIndex {
             .hnsw
             .file_dump(dir, &wanted)
             .map_err(|e| Error::Backend(format!("saving the index in {}: {e}", dir.display())))?;
+        let files = graph_files(&basename)
+            .iter()
+            .map(|name| FileCheck::of(dir, name))
+            .collect::<Result<Vec<_>>>()?;
         let meta = Meta {
             identity: self.identity.clone(),
             dims: self.dims,
             basename: basename.clone(),
             slots,
+            files,
         };
         let count = meta.slots.len();
         let json = serde_json::to_vec(&meta).map_err(|e| Error::Backend(e.to_string()))?;
@@ -296,10 +346,19 @@ impl AnnIndex {
         if meta.identity != identity || meta.dims != dims {
             return None;
         }
+        // Files written before checks were recorded, or damaged since, are
+        // not read: the index is rebuilt instead.
+        let names = graph_files(&meta.basename);
+        let checked = names
+            .iter()
+            .all(|n| meta.files.iter().any(|f| f.name == *n));
+        if !checked || !meta.files.iter().all(|f| f.holds(dir)) {
+            return None;
+        }
         let dir: PathBuf = dir.to_path_buf();
         let basename = meta.basename.clone();
-        // The reader asserts on malformed files; a damaged file must not
-        // take the process down, so a panic there means "no index".
+        // The files are as written (checked above); should the reader still
+        // assert on one, the panic means "no index", not a dead process.
         let hnsw = std::panic::catch_unwind(move || {
             // The graph borrows from its reader for as long as it lives; the
             // reader is small (paths and options, the points are copied out
@@ -346,7 +405,7 @@ fn read_meta(dir: &Path, collection: &str) -> Option<Meta> {
 }
 
 fn remove_graph(dir: &Path, basename: &str) {
-    for ext in ["hnsw.graph", "hnsw.data"] {
-        let _ = std::fs::remove_file(dir.join(format!("{basename}.{ext}")));
+    for name in graph_files(basename) {
+        let _ = std::fs::remove_file(dir.join(name));
     }
 }

@@ -10,176 +10,10 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-/// A dot-product kernel. [`Kernel::detect`] picks the best one this CPU runs;
-/// every kernel gives the same ranking (sums may differ in the last bits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kernel {
-    /// Plain Rust, any CPU.
-    Scalar,
-    /// AVX2 and FMA (x86-64).
-    Avx2,
-    /// AVX-512F (x86-64).
-    Avx512,
-}
+pub use embedrock_core::kernels::Kernels;
 
-impl Kernel {
-    /// The fastest kernel this CPU supports.
-    pub fn detect() -> Kernel {
-        Kernel::available()
-            .last()
-            .copied()
-            .unwrap_or(Kernel::Scalar)
-    }
-
-    /// Every kernel this CPU supports, slowest first.
-    pub fn available() -> Vec<Kernel> {
-        #[allow(unused_mut)]
-        let mut out = vec![Kernel::Scalar];
-        #[cfg(target_arch = "x86_64")]
-        {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                out.push(Kernel::Avx2);
-            }
-            if is_x86_feature_detected!("avx512f") {
-                out.push(Kernel::Avx512);
-            }
-        }
-        out
-    }
-
-    /// The kernel's name, for reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Kernel::Scalar => "scalar",
-            Kernel::Avx2 => "avx2",
-            Kernel::Avx512 => "avx512",
-        }
-    }
-
-    /// The dot product of `a` and `b` (equal lengths).
-    ///
-    /// A kernel the CPU lacks falls back to [`Kernel::Scalar`], so this is
-    /// safe to call with any value.
-    pub fn dot(self, a: &[f32], b: &[f32]) -> f32 {
-        debug_assert_eq!(a.len(), b.len());
-        #[cfg(target_arch = "x86_64")]
-        {
-            if self == Kernel::Avx512 && is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                return unsafe { x86::dot_avx512(a, b) };
-            }
-            if self != Kernel::Scalar
-                && is_x86_feature_detected!("avx2")
-                && is_x86_feature_detected!("fma")
-            {
-                // SAFETY: the CPU supports AVX2 and FMA, checked just above.
-                return unsafe { x86::dot_avx2(a, b) };
-            }
-        }
-        dot_scalar(a, b)
-    }
-}
-
-fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 8];
-    let chunks = a.len() / 8;
-    for c in 0..chunks {
-        for l in 0..8 {
-            acc[l] += a[c * 8 + l] * b[c * 8 + l];
-        }
-    }
-    let mut sum: f32 = acc.iter().sum();
-    for i in chunks * 8..a.len() {
-        sum += a[i] * b[i];
-    }
-    sum
-}
-
-#[cfg(target_arch = "x86_64")]
-mod x86 {
-    use std::arch::x86_64::*;
-
-    /// # Safety
-    /// The CPU must support AVX2 and FMA; `a` and `b` have equal lengths.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm256_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 32 <= n {
-            for (k, slot) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 8k + 8 <= n, inside both slices.
-                let (x, y) = unsafe {
-                    (
-                        _mm256_loadu_ps(pa.add(i + 8 * k)),
-                        _mm256_loadu_ps(pb.add(i + 8 * k)),
-                    )
-                };
-                *slot = _mm256_fmadd_ps(x, y, *slot);
-            }
-            i += 32;
-        }
-        while i + 8 <= n {
-            // SAFETY: i + 8 <= n.
-            let (x, y) = unsafe { (_mm256_loadu_ps(pa.add(i)), _mm256_loadu_ps(pb.add(i))) };
-            acc[0] = _mm256_fmadd_ps(x, y, acc[0]);
-            i += 8;
-        }
-        let s = _mm256_add_ps(_mm256_add_ps(acc[0], acc[1]), _mm256_add_ps(acc[2], acc[3]));
-        let mut lanes = [0f32; 8];
-        // SAFETY: `lanes` holds 8 floats.
-        unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), s) };
-        let mut sum: f32 = lanes.iter().sum();
-        while i < n {
-            sum += a[i] * b[i];
-            i += 1;
-        }
-        sum
-    }
-
-    /// # Safety
-    /// The CPU must support AVX-512F; `a` and `b` have equal lengths.
-    #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn dot_avx512(a: &[f32], b: &[f32]) -> f32 {
-        let n = a.len().min(b.len());
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let mut acc = [_mm512_setzero_ps(); 4];
-        let mut i = 0;
-        while i + 64 <= n {
-            for (k, slot) in acc.iter_mut().enumerate() {
-                // SAFETY: i + 16k + 16 <= n, inside both slices.
-                let (x, y) = unsafe {
-                    (
-                        _mm512_loadu_ps(pa.add(i + 16 * k)),
-                        _mm512_loadu_ps(pb.add(i + 16 * k)),
-                    )
-                };
-                *slot = _mm512_fmadd_ps(x, y, *slot);
-            }
-            i += 64;
-        }
-        while i + 16 <= n {
-            // SAFETY: i + 16 <= n.
-            let (x, y) = unsafe { (_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i))) };
-            acc[0] = _mm512_fmadd_ps(x, y, acc[0]);
-            i += 16;
-        }
-        if i < n {
-            let mask: __mmask16 = (1u32 << (n - i)).wrapping_sub(1) as __mmask16;
-            // SAFETY: masked loads read only the n - i remaining floats.
-            let (x, y) = unsafe {
-                (
-                    _mm512_maskz_loadu_ps(mask, pa.add(i)),
-                    _mm512_maskz_loadu_ps(mask, pb.add(i)),
-                )
-            };
-            acc[1] = _mm512_fmadd_ps(x, y, acc[1]);
-        }
-        let s = _mm512_add_ps(_mm512_add_ps(acc[0], acc[1]), _mm512_add_ps(acc[2], acc[3]));
-        _mm512_reduce_add_ps(s)
-    }
-}
+/// Rows scored per call of a block kernel.
+pub(crate) const BLOCK: usize = 256;
 
 /// A row and its score; ordered so that a [`BinaryHeap`] of them keeps the
 /// worst on top (lowest score, then highest row), which makes ties resolve
@@ -248,7 +82,7 @@ impl TopK {
 /// dot product with `query`, best first, among the rows `allow` admits. Ties
 /// go to the lower row. Rows are split over `threads` threads.
 pub fn top_k(
-    kernel: Kernel,
+    kernel: Kernels,
     matrix: &[f32],
     dims: usize,
     query: &[f32],
@@ -260,61 +94,101 @@ pub fn top_k(
         return Vec::new();
     }
     let rows = matrix.len() / dims;
-    let score = |row: usize| kernel.dot(&matrix[row * dims..(row + 1) * dims], query);
-    parallel_top_k(rows, k, threads, &|row| allow(row).then(|| score(row)))
+    let block = |start: usize, out: &mut [f32]| {
+        (kernel.rows_f32)(
+            &matrix[start * dims..(start + out.len()) * dims],
+            query,
+            out,
+        );
+    };
+    let one = |row: usize| kernel.dot(&matrix[row * dims..(row + 1) * dims], query);
+    parallel_top_k(rows, k, threads, allow, &block, &one)
 }
 
-/// The `k` rows of packed sign bits (`words` u64 a row) nearest to `query` by
-/// Hamming distance, scored as `dims - 2 * distance` so that higher is closer,
-/// as with dot products.
+/// The `k` rows of packed sign bits (`bytes` a row, as [`pack_signs`] packs
+/// them) nearest to `query` by Hamming distance, scored as `bits - 2 *
+/// distance` so that higher is closer, as with dot products.
 pub fn top_k_binary(
-    bits: &[u64],
-    words: usize,
-    query: &[u64],
+    kernel: Kernels,
+    bits: &[u8],
+    bytes: usize,
+    query: &[u8],
     k: usize,
     threads: usize,
     allow: &(dyn Fn(usize) -> bool + Sync),
 ) -> Vec<Scored> {
-    if words == 0 || query.len() != words {
+    if bytes == 0 || query.len() != bytes {
         return Vec::new();
     }
-    let rows = bits.len() / words;
-    let dims = (words * 64) as f32;
-    let score = |row: usize| {
-        let d: u32 = bits[row * words..(row + 1) * words]
-            .iter()
-            .zip(query)
-            .map(|(a, b)| (a ^ b).count_ones())
-            .sum();
-        dims - 2.0 * d as f32
+    let rows = bits.len() / bytes;
+    let total = (bytes * 8) as f32;
+    let block = |start: usize, out: &mut [f32]| {
+        let mut distances = [0u32; BLOCK];
+        let distances = &mut distances[..out.len()];
+        let rows = &bits[start * bytes..(start + out.len()) * bytes];
+        (kernel.rows_hamming)(rows, query, distances);
+        for (o, d) in out.iter_mut().zip(distances.iter()) {
+            *o = total - 2.0 * *d as f32;
+        }
     };
-    parallel_top_k(rows, k, threads, &|row| allow(row).then(|| score(row)))
+    let one = |row: usize| {
+        let d = (kernel.hamming)(&bits[row * bytes..(row + 1) * bytes], query);
+        total - 2.0 * d as f32
+    };
+    parallel_top_k(rows, k, threads, allow, &block, &one)
 }
 
-/// Packs the signs of `v` into u64 words, bit `i % 64` of word `i / 64` set
-/// where `v[i] > 0`.
-pub fn pack_signs(v: &[f32]) -> Vec<u64> {
-    let mut out = vec![0u64; v.len().div_ceil(64)];
+/// Packs the signs of `v` into bytes, a multiple of eight of them (so rows
+/// stay word-aligned): bit `i % 8` of byte `i / 8` set where `v[i] > 0`.
+pub fn pack_signs(v: &[f32]) -> Vec<u8> {
+    let mut out = vec![0u8; v.len().div_ceil(64) * 8];
     for (i, x) in v.iter().enumerate() {
         if *x > 0.0 {
-            out[i / 64] |= 1 << (i % 64);
+            out[i / 8] |= 1 << (i % 8);
         }
     }
     out
 }
 
+/// Scores a block of rows into `out`: rows `start..start + out.len()`.
+pub(crate) type BlockScorer<'a> = dyn Fn(usize, &mut [f32]) + Sync + 'a;
+
+/// The best `k` of `rows` rows. Runs of rows that `allow` all admits are
+/// scored a block at a time by `block`; in a block with rows it rejects,
+/// only the admitted rows are scored, one at a time by `one`, so a
+/// selective filter reads only what it admits.
 pub(crate) fn parallel_top_k(
     rows: usize,
     k: usize,
     threads: usize,
-    score: &(dyn Fn(usize) -> Option<f32> + Sync),
+    allow: &(dyn Fn(usize) -> bool + Sync),
+    block: &BlockScorer<'_>,
+    one: &(dyn Fn(usize) -> f32 + Sync),
 ) -> Vec<Scored> {
     let scan = |range: std::ops::Range<usize>| {
         let mut top = TopK::new(k);
-        for row in range {
-            if let Some(s) = score(row) {
-                top.offer(Scored { row, score: s });
+        let mut scores = [0f32; BLOCK];
+        let mut start = range.start;
+        while start < range.end {
+            let end = (start + BLOCK).min(range.end);
+            if (start..end).all(allow) {
+                let out = &mut scores[..end - start];
+                block(start, out);
+                for (i, score) in out.iter().enumerate() {
+                    top.offer(Scored {
+                        row: start + i,
+                        score: *score,
+                    });
+                }
+            } else {
+                for row in (start..end).filter(|r| allow(*r)) {
+                    top.offer(Scored {
+                        row,
+                        score: one(row),
+                    });
+                }
             }
+            start = end;
         }
         top
     };
@@ -347,6 +221,7 @@ pub(crate) fn parallel_top_k(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use embedrock_core::kernels;
 
     fn random(n: usize, seed: u64) -> Vec<f32> {
         let mut x = seed
@@ -360,26 +235,6 @@ mod tests {
                 (x % 20_001) as f32 / 10_000.0 - 1.0
             })
             .collect()
-    }
-
-    #[test]
-    fn every_kernel_this_cpu_has_agrees_with_scalar() {
-        let kernels = Kernel::available();
-        println!("kernels on this CPU: {kernels:?}");
-        for n in [
-            0, 1, 7, 8, 15, 16, 17, 31, 33, 63, 64, 65, 100, 384, 1000, 1536,
-        ] {
-            let a = random(n, n as u64 + 1);
-            let b = random(n, n as u64 + 1000);
-            let exact: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            for k in &kernels {
-                let got = k.dot(&a, &b) as f64;
-                assert!(
-                    (got - exact).abs() <= 1e-4 * (1.0 + exact.abs()),
-                    "{k:?} n={n}: {got} vs {exact}"
-                );
-            }
-        }
     }
 
     fn brute(
@@ -410,7 +265,7 @@ mod tests {
         let rows = 10_000;
         let m = random(rows * dims, 7);
         let q = random(dims, 8);
-        for kernel in Kernel::available() {
+        for kernel in kernels::available() {
             for threads in [1, 2, 3] {
                 let got = top_k(kernel, &m, dims, &q, 10, threads, &|_| true);
                 let rows_got: Vec<usize> = got.iter().map(|s| s.row).collect();
@@ -434,12 +289,12 @@ mod tests {
     fn edge_cases() {
         let m = vec![1.0, 0.0, 1.0, 0.0, 0.0, 1.0];
         let q = [1.0, 0.0];
-        let got = top_k(Kernel::detect(), &m, 2, &q, 5, 2, &|_| true);
+        let got = top_k(kernels::detect(), &m, 2, &q, 5, 2, &|_| true);
         // Rows 0 and 1 tie; the lower row comes first. Fewer rows than k.
         assert_eq!(got.iter().map(|s| s.row).collect::<Vec<_>>(), vec![0, 1, 2]);
-        assert!(top_k(Kernel::Scalar, &m, 2, &q, 0, 1, &|_| true).is_empty());
-        assert!(top_k(Kernel::Scalar, &m, 2, &[1.0], 3, 1, &|_| true).is_empty());
-        assert!(top_k(Kernel::Scalar, &[], 2, &q, 3, 1, &|_| true).is_empty());
+        assert!(top_k(kernels::portable(), &m, 2, &q, 0, 1, &|_| true).is_empty());
+        assert!(top_k(kernels::portable(), &m, 2, &[1.0], 3, 1, &|_| true).is_empty());
+        assert!(top_k(kernels::portable(), &[], 2, &q, 3, 1, &|_| true).is_empty());
     }
 
     #[test]
@@ -447,14 +302,28 @@ mod tests {
         let dims = 128;
         let rows = 5000;
         let m = random(rows * dims, 3);
-        let bits: Vec<u64> = m.chunks(dims).flat_map(pack_signs).collect();
-        let words = dims / 64;
+        let bits: Vec<u8> = m.chunks(dims).flat_map(pack_signs).collect();
+        let bytes = dims / 8;
         // The query is row 1234 itself: distance 0, score = dims.
         let q = pack_signs(&m[1234 * dims..1235 * dims]);
-        let got = top_k_binary(&bits, words, &q, 3, 2, &|_| true);
-        assert_eq!(got[0].row, 1234);
-        assert_eq!(got[0].score, dims as f32);
-        assert!(got[1].score < got[0].score);
-        assert_eq!(pack_signs(&[1.0, -1.0, 0.0, 2.0]), vec![0b1001]);
+        for kernel in kernels::available() {
+            let got = top_k_binary(kernel, &bits, bytes, &q, 3, 2, &|_| true);
+            assert_eq!(got[0].row, 1234, "{kernel:?}");
+            assert_eq!(got[0].score, dims as f32);
+            assert!(got[1].score < got[0].score);
+            // Every score is bits - 2 * distance, checked against a count.
+            for s in &got {
+                let row = &bits[s.row * bytes..(s.row + 1) * bytes];
+                let d: u32 = row.iter().zip(&q).map(|(a, b)| (a ^ b).count_ones()).sum();
+                assert_eq!(s.score, dims as f32 - 2.0 * d as f32);
+            }
+            // Only admitted rows, scored one at a time past the filter.
+            let odd = top_k_binary(kernel, &bits, bytes, &q, 3, 2, &|r| r % 2 == 1);
+            assert!(odd.iter().all(|s| s.row % 2 == 1) && odd.len() == 3);
+        }
+        assert_eq!(
+            pack_signs(&[1.0, -1.0, 0.0, 2.0]),
+            vec![0b1001, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 }

@@ -19,8 +19,8 @@ use serde_json::{Map, Value};
 
 use crate::backend::{CollectionInfo, NewRecord, Patch, Search, Staged, VectorStore};
 use crate::index::{AnnIndex, Bound, Rows};
-use crate::quant::{self, I8Kernel, Int8Matrix};
-use crate::scan::{self, Kernel, Scored};
+use crate::quant::{self, Int8Matrix};
+use crate::scan::{self, Kernels, Scored};
 use crate::{Change, Error, Event, Filter, Hit, Identity, Page, Record, Result, Scope, SearchPath};
 
 /// How long a writer waits for another process's transaction to finish.
@@ -79,9 +79,9 @@ struct Loaded {
     views: Vec<Map<String, Value>>,
     matrix: Vec<f32>,
     int8: Int8Matrix,
-    /// Sign bits, `words` u64 a row.
-    bits: Vec<u64>,
-    words: usize,
+    /// Sign bits, `bit_bytes` a row ([`scan::pack_signs`]).
+    bits: Vec<u8>,
+    bit_bytes: usize,
 }
 
 /// The embedded store: one SQLite file.
@@ -91,8 +91,7 @@ pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     loaded: Arc<Mutex<HashMap<String, Arc<Loaded>>>>,
     indexes: Indexes,
-    kernel: Kernel,
-    i8_kernel: I8Kernel,
+    kernel: Kernels,
     threads: usize,
     ef: usize,
 }
@@ -191,22 +190,16 @@ impl SqliteStore {
                 bound: Arc::new(Mutex::new(HashMap::new())),
                 building: Arc::new(Mutex::new(())),
             },
-            kernel: Kernel::detect(),
-            i8_kernel: I8Kernel::detect(),
+            kernel: embedrock_core::kernels::detect(),
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             ef: DEFAULT_EF,
         })
     }
 
-    /// Sets the search kernel (the CPU's best by default).
-    pub fn with_kernel(mut self, kernel: Kernel) -> Self {
-        self.kernel = kernel;
-        self
-    }
-
-    /// Sets the int8 kernel (the CPU's best by default).
-    pub fn with_i8_kernel(mut self, kernel: I8Kernel) -> Self {
-        self.i8_kernel = kernel;
+    /// Sets the search kernels (the CPU's best by default;
+    /// [`embedrock_core::kernels::available`] lists the others).
+    pub fn with_kernels(mut self, kernels: Kernels) -> Self {
+        self.kernel = kernels;
         self
     }
 
@@ -484,7 +477,7 @@ fn load_if_changed(
         matrix: Vec::new(),
         int8: Int8Matrix::default(),
         bits: Vec::new(),
-        words: dims.div_ceil(64),
+        bit_bytes: dims.div_ceil(64) * 8,
     };
     while let Some(row) = rows.next().map_err(|e| Error::db(path, e))? {
         let record = record_row(row).map_err(|e| Error::db(path, e))??;
@@ -1092,7 +1085,6 @@ impl SqliteStore {
         }
         let ctx = SearchCtx {
             kernel: self.kernel,
-            i8_kernel: self.i8_kernel,
             threads: self.threads,
             ef: self.ef,
         };
@@ -1125,8 +1117,7 @@ impl SqliteStore {
 
 #[derive(Clone, Copy)]
 struct SearchCtx {
-    kernel: Kernel,
-    i8_kernel: I8Kernel,
+    kernel: Kernels,
     threads: usize,
     ef: usize,
 }
@@ -1261,17 +1252,23 @@ fn run_search(
         |cands: &[Scored]| quant::rescore(ctx.kernel, &loaded.matrix, loaded.dims, q, cands, k);
     let top = match path {
         SearchPath::Int8 => {
-            let cands =
-                loaded
-                    .int8
-                    .top_k(ctx.i8_kernel, q, k * INT8_OVERSAMPLE, ctx.threads, &allow);
+            let cands = loaded
+                .int8
+                .top_k(ctx.kernel, q, k * INT8_OVERSAMPLE, ctx.threads, &allow);
             rescore(&cands)
         }
         SearchPath::Binary => {
             let qbits = scan::pack_signs(q);
             let n = k * BINARY_OVERSAMPLE;
-            let cands =
-                scan::top_k_binary(&loaded.bits, loaded.words, &qbits, n, ctx.threads, &allow);
+            let cands = scan::top_k_binary(
+                ctx.kernel,
+                &loaded.bits,
+                loaded.bit_bytes,
+                &qbits,
+                n,
+                ctx.threads,
+                &allow,
+            );
             rescore(&cands)
         }
         SearchPath::Approximate => {
