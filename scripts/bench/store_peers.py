@@ -83,6 +83,24 @@ def vec_text(v):
     return "[" + ",".join(repr(float(x)) for x in v) + "]"
 
 
+def copy_binary(vectors, rows_per_chunk=20000):
+    """PostgreSQL's binary COPY stream of (id integer, embedding vector) rows,
+    in chunks: each tuple is a field count, the id, and pgvector's binary
+    form of the vector (int16 dimensions, int16 unused, big-endian float4s)."""
+    n, dims = vectors.shape
+    row = np.dtype([("fields", ">i2"), ("id_len", ">i4"), ("id", ">i4"), ("vec_len", ">i4"),
+                    ("dims", ">i2"), ("unused", ">i2"), ("v", ">f4", (dims,))])
+    yield b"PGCOPY\n\xff\r\n\x00" + (0).to_bytes(4, "big") + (0).to_bytes(4, "big")
+    for start in range(0, n, rows_per_chunk):
+        part = vectors[start:start + rows_per_chunk]
+        out = np.zeros(len(part), dtype=row)
+        out["fields"], out["id_len"], out["vec_len"], out["dims"] = 2, 4, 4 + 4 * dims, dims
+        out["id"] = np.arange(start, start + len(part))
+        out["v"] = part
+        yield out.tobytes()
+    yield (-1).to_bytes(2, "big", signed=True)
+
+
 def pgvector_run(vectors, queries, truth, k, url, efs):
     import psycopg
 
@@ -95,9 +113,9 @@ def pgvector_run(vectors, queries, truth, k, url, efs):
         conn.execute(f"CREATE TABLE bench_items (id integer PRIMARY KEY, embedding vector({dims}))")
         t0 = time.perf_counter()
         with conn.cursor() as cur:
-            with cur.copy("COPY bench_items (id, embedding) FROM STDIN") as copy:
-                for i, v in enumerate(vectors):
-                    copy.write_row((i, vec_text(v)))
+            with cur.copy("COPY bench_items (id, embedding) FROM STDIN WITH (FORMAT BINARY)") as copy:
+                for chunk in copy_binary(vectors):
+                    copy.write(chunk)
         load_s = time.perf_counter() - t0
         conn.execute("SET maintenance_work_mem = '4GB'")
         conn.execute("SET max_parallel_maintenance_workers = 1")

@@ -27,7 +27,7 @@ def main():
         print()
         print(f"- memory read bandwidth: {emb['read_gb_s_1_thread']:.1f} GB/s on one thread, "
               f"{emb['read_gb_s_all_threads']:.1f} GB/s on all; exact search reads "
-              f"{exact['gb_s']:.1f} GB/s at p50 (kernels: f32 {emb['kernel']}, int8 {emb['int8_kernel']})")
+              f"{exact['gb_s']:.1f} GB/s at p50 (kernels: {emb['kernel']})")
         print(f"- embedded store: {emb['db_bytes_per_vector']:.0f} bytes/vector in SQLite, "
               f"{emb['index_bytes_per_vector']:.0f} bytes/vector for the saved HNSW index; "
               f"index build {emb['index_build_s']:.1f} s; vector ingest {emb['ingest_vectors_per_s']:.0f} vectors/s; "

@@ -6,7 +6,8 @@
 //!
 //! ```text
 //! store_bench --vectors V.f32 --queries Q.f32 --dims 384 --db DIR \
-//!             [--k 10] [--ef 32,64,128,256] [--truth TRUTH.json] [--out RESULTS.json]
+//!             [--k 10] [--ef 32,48,64,128,256] [--m 32] [--ef-construction 100]
+//!             [--truth TRUTH.json] [--out RESULTS.json]
 //! ```
 //!
 //! Vector files are little-endian `f32`, row after row. `--truth` writes
@@ -20,7 +21,7 @@ use std::time::Instant;
 
 use embedrock_core::OutputType;
 use embedrock_store::{
-    Filter, Identity, NewRecord, Scope, Search, SearchPath, SqliteStore, VectorStore,
+    Filter, HnswParams, Identity, NewRecord, Scope, Search, SearchPath, SqliteStore, VectorStore,
 };
 use serde_json::{json, Value};
 
@@ -33,6 +34,7 @@ struct Args {
     efs: Vec<usize>,
     truth: Option<PathBuf>,
     out: Option<PathBuf>,
+    hnsw: HnswParams,
 }
 
 fn args() -> Args {
@@ -42,9 +44,10 @@ fn args() -> Args {
         dims: 384,
         db: PathBuf::from("store-bench"),
         k: 10,
-        efs: vec![32, 64, 128, 256],
+        efs: vec![32, 48, 64, 128, 256],
         truth: None,
         out: None,
+        hnsw: HnswParams::default(),
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -58,6 +61,10 @@ fn args() -> Args {
             "--ef" => a.efs = value.split(',').map(|x| x.parse().expect("--ef")).collect(),
             "--truth" => a.truth = Some(value.into()),
             "--out" => a.out = Some(value.into()),
+            "--m" => a.hnsw.m = value.parse().expect("--m"),
+            "--ef-construction" => {
+                a.hnsw.ef_construction = value.parse().expect("--ef-construction")
+            }
             other => panic!("unknown flag {other}"),
         }
     }
@@ -205,7 +212,7 @@ async fn main() {
     std::fs::create_dir_all(&a.db).unwrap();
     let db = a.db.join("store.db");
     let _ = std::fs::remove_file(&db);
-    let store = SqliteStore::open(&db).unwrap();
+    let store = SqliteStore::open(&db).unwrap().with_hnsw(a.hnsw).unwrap();
     let ingest_rate = ingest(&store, &data, a.dims).await;
     drop(data);
     let t = Instant::now();
@@ -263,6 +270,7 @@ async fn main() {
         "db_bytes_per_vector": db_bytes as f64 / n as f64,
         "index_bytes_per_vector": index_bytes as f64 / n as f64,
         "index_build_s": build_s, "reopen_s": reopen_s,
+        "hnsw_m": a.hnsw.m, "hnsw_ef_construction": a.hnsw.ef_construction,
         "kernel": embedrock_core::kernels::detect().name,
         "results": results,
     });

@@ -30,10 +30,43 @@ use serde::{Deserialize, Serialize};
 
 use crate::{Error, Result};
 
-/// Neighbours kept per node (twice that on the bottom layer).
-pub const MAX_CONNECTIONS: usize = 16;
-/// The candidate list while building: larger builds slower and finds more.
-pub const EF_CONSTRUCTION: usize = 100;
+/// How a graph is built.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HnswParams {
+    /// Neighbours kept per node (twice that on the bottom layer), 4 to 128.
+    pub m: usize,
+    /// The candidate list while building, 8 to 2,000: larger builds slower
+    /// and finds more.
+    pub ef_construction: usize,
+}
+
+impl Default for HnswParams {
+    fn default() -> Self {
+        HnswParams {
+            m: 32,
+            ef_construction: 100,
+        }
+    }
+}
+
+impl HnswParams {
+    /// The parameters, or an error naming the one out of range.
+    pub fn checked(self) -> Result<Self> {
+        if !(4..=128).contains(&self.m) {
+            return Err(Error::InvalidInput(format!(
+                "HNSW m is 4 to 128, not {}",
+                self.m
+            )));
+        }
+        if !(8..=2_000).contains(&self.ef_construction) {
+            return Err(Error::InvalidInput(format!(
+                "HNSW ef_construction is 8 to 2000, not {}",
+                self.ef_construction
+            )));
+        }
+        Ok(self)
+    }
+}
 /// Layers at most.
 const MAX_LAYERS: usize = 16;
 /// The graph is rebuilt once this fraction of its slots is dead.
@@ -176,13 +209,13 @@ pub struct Bound {
 }
 
 impl AnnIndex {
-    fn empty(rows: usize, dims: usize, identity: &str) -> Self {
+    fn empty(rows: usize, dims: usize, identity: &str, params: HnswParams) -> Self {
         AnnIndex {
             hnsw: Hnsw::new(
-                MAX_CONNECTIONS,
+                params.m,
                 rows.max(1),
                 MAX_LAYERS,
-                EF_CONSTRUCTION,
+                params.ef_construction,
                 DotDistance,
             ),
             identity: identity.to_string(),
@@ -193,8 +226,8 @@ impl AnnIndex {
     }
 
     /// Builds a graph over every row, on every core.
-    pub fn build(rows: &Rows<'_>) -> Self {
-        let index = AnnIndex::empty(rows.ids.len(), rows.dims, rows.identity);
+    pub fn build(rows: &Rows<'_>, params: HnswParams) -> Self {
+        let index = AnnIndex::empty(rows.ids.len(), rows.dims, rows.identity, params);
         let all: Vec<usize> = (0..rows.ids.len()).collect();
         index.insert_rows(rows, &all);
         index

@@ -24,6 +24,7 @@ mod types;
 pub use backend::{CollectionInfo, NewRecord, Patch, Search, SearchPath, Staged, VectorStore};
 pub use error::{Error, Result};
 pub use filter::{Fields, Filter, Op};
+pub use index::HnswParams;
 pub use ingest::{IngestEvent, IngestOptions, Outcome, Source, SourceReport};
 pub use memory::{scope_filter, Item, Memory, Message, MAX_ADD, MAX_TEXT_BYTES};
 pub use postgres::{PgOptions, PgStore};

@@ -42,6 +42,7 @@
 
 use std::collections::HashSet;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -104,6 +105,8 @@ pub struct PgStore {
 
 struct Inner {
     config: Config,
+    /// TLS settings when the URL asks for TLS (`sslmode=require`).
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     /// The URL without its password, for messages.
     display: String,
     options: PgOptions,
@@ -183,9 +186,11 @@ impl PgStore {
                 "{shown}: give the schema in the options or in the URL, not both"
             )));
         }
-        let mut config = Config::from_str(url).map_err(|e| {
+        let (url, root_cert) = split_tls(url)?;
+        let mut config = Config::from_str(&url).map_err(|e| {
             Error::InvalidInput(format!("not a PostgreSQL URL: {shown}: {}", pg_message(&e)))
         })?;
+        let tls = tls_connector(&config, root_cert.as_deref())?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(CONNECT_TIMEOUT);
         }
@@ -202,6 +207,7 @@ impl PgStore {
                 schema: quote_ident(&options.schema),
                 permits: Semaphore::new(options.max_connections),
                 config,
+                tls,
                 display,
                 options,
                 setup: OnceCell::new(),
@@ -260,12 +266,21 @@ impl PgStore {
 
     /// Opens a connection; the first one also creates the schema.
     async fn connect(&self) -> Result<Client> {
-        let (client, connection) = self.inner.config.connect(NoTls).await.map_err(self.db())?;
-        tokio::spawn(async move {
-            // The connection ends when its client is dropped or the server
-            // goes away; the client then reports the error.
-            let _ = connection.await;
-        });
+        // A connection ends when its client is dropped or the server goes
+        // away; the client then reports the error.
+        let config = &self.inner.config;
+        let client = match &self.inner.tls {
+            Some(tls) => {
+                let (client, connection) = config.connect(tls.clone()).await.map_err(self.db())?;
+                tokio::spawn(connection);
+                client
+            }
+            None => {
+                let (client, connection) = config.connect(NoTls).await.map_err(self.db())?;
+                tokio::spawn(connection);
+                client
+            }
+        };
         let setup = self
             .inner
             .setup
@@ -911,6 +926,111 @@ fn split_schema(url: &str) -> Result<(String, Option<String>)> {
         format!("{base}?{}", kept.join("&"))
     };
     Ok((url, schema))
+}
+
+/// Takes `sslrootcert=PATH` out of the URL (tokio-postgres does not know
+/// it) and reads `sslmode=verify-ca` / `verify-full` as `require`: every TLS
+/// connection verifies the server's certificate chain and host name.
+fn split_tls(url: &str) -> Result<(String, Option<PathBuf>)> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), None));
+    };
+    let mut root = None;
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|p| !p.is_empty()) {
+        match pair.split_once('=') {
+            Some(("sslrootcert", value)) => root = Some(PathBuf::from(percent_decode(value)?)),
+            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
+            _ => kept.push(pair),
+        }
+    }
+    let url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((url, root))
+}
+
+/// `%XX` escapes of a URL query value.
+fn percent_decode(value: &str) -> Result<String> {
+    let bytes = value.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = value
+                .get(i + 1..i + 3)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+                .ok_or_else(|| {
+                    Error::InvalidInput(format!("a bad %-escape in the URL value {value:?}"))
+                })?;
+            out.push(hex);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out)
+        .map_err(|_| Error::InvalidInput(format!("the URL value {value:?} is not UTF-8")))
+}
+
+/// The largest certificate file read for `sslrootcert`.
+const MAX_ROOT_CERT_BYTES: u64 = 4 << 20;
+
+/// A rustls connector when the URL asks for TLS (`sslmode=require`, or
+/// `sslrootcert` with the default `prefer`), trusting the system's roots
+/// and the certificates of `sslrootcert`; `None` for plain connections.
+fn tls_connector(
+    config: &Config,
+    root_cert: Option<&Path>,
+) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>> {
+    use tokio_postgres::config::SslMode;
+    let wanted = match config.get_ssl_mode() {
+        SslMode::Disable => false,
+        SslMode::Require => true,
+        _ => root_cert.is_some(),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    // Unreadable system certificates are skipped, as other clients do.
+    let system = rustls_native_certs::load_native_certs();
+    roots.add_parsable_certificates(system.certs);
+    if let Some(path) = root_cert {
+        let invalid =
+            |why: String| Error::InvalidInput(format!("sslrootcert {}: {why}", path.display()));
+        let len = std::fs::metadata(path)
+            .map_err(|e| invalid(e.to_string()))?
+            .len();
+        if len > MAX_ROOT_CERT_BYTES {
+            return Err(invalid(format!(
+                "{len} bytes, over the {MAX_ROOT_CERT_BYTES} allowed"
+            )));
+        }
+        let pem = std::fs::read(path).map_err(|e| invalid(e.to_string()))?;
+        use rustls::pki_types::pem::PemObject;
+        let certs = rustls::pki_types::CertificateDer::pem_slice_iter(&pem)
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| invalid(format!("not PEM certificates: {e}")))?;
+        if certs.is_empty() {
+            return Err(invalid("holds no certificate".into()));
+        }
+        for cert in certs {
+            roots
+                .add(cert)
+                .map_err(|e| invalid(format!("a certificate was refused: {e}")))?;
+        }
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| Error::Backend(format!("TLS settings: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Some(tokio_postgres_rustls::MakeRustlsConnect::new(tls)))
 }
 
 /// `postgres://user@host:port/db`, never with the password.
@@ -1711,6 +1831,26 @@ mod tests {
             ("postgres://h/db", Some("x"))
         );
         assert_eq!(split_schema("postgres://h/db").unwrap().1, None);
+    }
+
+    #[test]
+    fn tls_parameters_are_read_out_of_the_url() {
+        let (url, root) =
+            split_tls("postgres://h/db?sslmode=verify-full&sslrootcert=%2Ftmp%2Fca%20b.pem&x=1")
+                .unwrap();
+        assert_eq!(url, "postgres://h/db?sslmode=require&x=1");
+        assert_eq!(root.as_deref(), Some(Path::new("/tmp/ca b.pem")));
+        let (url, root) = split_tls("postgres://h/db?sslmode=disable").unwrap();
+        assert_eq!(
+            (url.as_str(), root),
+            ("postgres://h/db?sslmode=disable", None)
+        );
+        assert!(split_tls("postgres://h/db?sslrootcert=%zz").is_err());
+        // Plain connections unless TLS is asked for.
+        let plain = Config::from_str("postgres://h/db").unwrap();
+        assert!(tls_connector(&plain, None).unwrap().is_none());
+        let require = Config::from_str("postgres://h/db?sslmode=require").unwrap();
+        assert!(tls_connector(&require, None).unwrap().is_some());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension, Row, Transaction};
 use serde_json::{Map, Value};
 
 use crate::backend::{CollectionInfo, NewRecord, Patch, Search, Staged, VectorStore};
-use crate::index::{AnnIndex, Bound, Rows};
+use crate::index::{AnnIndex, Bound, HnswParams, Rows};
 use crate::quant::{self, Int8Matrix};
 use crate::scan::{self, Kernels, Scored};
 use crate::{Change, Error, Event, Filter, Hit, Identity, Page, Record, Result, Scope, SearchPath};
@@ -129,6 +129,7 @@ pub struct Searched {
 #[derive(Clone)]
 struct Indexes {
     dir: PathBuf,
+    params: HnswParams,
     bound: Arc<Mutex<HashMap<String, Arc<Bound>>>>,
     /// One index is built or bound at a time.
     building: Arc<Mutex<()>>,
@@ -187,6 +188,7 @@ impl SqliteStore {
             loaded: Arc::new(Mutex::new(HashMap::new())),
             indexes: Indexes {
                 dir: PathBuf::from(dir),
+                params: HnswParams::default(),
                 bound: Arc::new(Mutex::new(HashMap::new())),
                 building: Arc::new(Mutex::new(())),
             },
@@ -201,6 +203,13 @@ impl SqliteStore {
     pub fn with_kernels(mut self, kernels: Kernels) -> Self {
         self.kernel = kernels;
         self
+    }
+
+    /// Sets how approximate indexes are built from now on (M = 32,
+    /// ef_construction = 100 by default); an index already saved is kept.
+    pub fn with_hnsw(mut self, params: HnswParams) -> Result<Self> {
+        self.indexes.params = params.checked()?;
+        Ok(self)
     }
 
     /// Sets the approximate index's search list (`ef`, [`DEFAULT_EF`] by
@@ -1161,12 +1170,12 @@ impl Indexes {
             AnnIndex::open(&self.dir, collection, &loaded.identity, loaded.dims).map(Arc::new)
         }) {
             Some(index) => index,
-            None if build => Arc::new(AnnIndex::build(&rows)),
+            None if build => Arc::new(AnnIndex::build(&rows, self.params)),
             None => return Ok(None),
         };
         let mut bound = index.bind(&rows, loaded.version);
         if AnnIndex::worn(&bound) {
-            bound = Arc::new(AnnIndex::build(&rows)).bind(&rows, loaded.version);
+            bound = Arc::new(AnnIndex::build(&rows, self.params)).bind(&rows, loaded.version);
         }
         if bound.index.unsaved_enough() {
             bound.index.save(&self.dir, collection)?;
