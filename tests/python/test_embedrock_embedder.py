@@ -165,9 +165,9 @@ def test_local_errors_are_python_exceptions(local):
         local.embed(["x"], input_type="sideways")
     with pytest.raises(embedrock.ValidationError, match="batch_size"):
         embedrock.Embedder(batch_size=0)
-    with pytest.raises(embedrock.EmbedrockError) as e:
+    with pytest.raises(embedrock.ModelNotFoundError) as e:
         embedrock.Embedder("no-such-model-anywhere")
-    assert "no-such-model-anywhere" in str(e.value)
+    assert "no-such-model-anywhere" in str(e.value) and e.value.code == "UnknownModel"
 
 
 def test_bedrock_vectors_through_the_server_equal_the_cli(signed, tmp_path):

@@ -74,6 +74,9 @@ impl Raised {
                 Raised::new(class_of_kind(wire.kind), wire.message.clone()).code(wire.kind.name()),
             );
         }
+        if let Some(embedrock_local::Error::UnknownModel { .. }) = s.downcast_ref() {
+            return Some(Raised::new("ModelNotFoundError", s.to_string()).code("UnknownModel"));
+        }
         s.downcast_ref::<embedrock_core::Error>()
             .map(Raised::of_core)
     }
