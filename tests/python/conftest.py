@@ -89,3 +89,11 @@ def clients(url, key="AKIDTEST", secret="dummy-secret", region="us-east-1", **co
         config=Config(**config) if config else None,
     )
     return boto3.client("bedrock", **kw), boto3.client("bedrock-runtime", **kw)
+
+
+
+def pytest_configure(config):
+    """Runs coroutine tests under pytest-asyncio ("auto" mode): langchain-tests'
+    standard async tests carry no marker of their own."""
+    if hasattr(config.option, "asyncio_mode") and not config.option.asyncio_mode:
+        config.option.asyncio_mode = "auto"

@@ -11,12 +11,11 @@ mod bench_run;
 mod input;
 mod memory;
 mod notebook;
-mod open;
 mod output;
 mod pipeline;
-mod progress;
 mod serve;
-mod settings;
+
+use embedrock_cli::{open, progress, settings};
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;

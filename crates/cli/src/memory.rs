@@ -16,11 +16,12 @@ use clap::{Args, ValueEnum};
 use embedrock_core::Catalogue;
 use embedrock_store::{
     Filter, Hit, IngestEvent, IngestOptions, Item, Memory, Outcome, Page, Record, Scope,
-    SearchPath, Source, SourceReport, SqliteStore, VectorStore, MAX_PAGE,
+    SearchPath, Source, SourceReport, VectorStore, MAX_PAGE,
 };
 use serde_json::{json, Map, Value};
 
 use crate::open::OpenSettings;
+pub(crate) use embedrock_cli::stores::open_store_at;
 
 /// Where the store is and which collection to use.
 #[derive(Args, Clone, Debug)]
@@ -250,38 +251,8 @@ pub struct ReembedArgs {
     pub embedder: EmbedderArgs,
 }
 
-/// The store file a `--store` value names.
-pub(crate) fn store_path(spec: Option<&str>) -> Result<PathBuf> {
-    let Some(spec) = spec.filter(|s| !s.is_empty()) else {
-        let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
-            .context("no store given and neither XDG_DATA_HOME nor HOME is set")?;
-        return Ok(data.join("embedrock").join("store.db"));
-    };
-    Ok(PathBuf::from(
-        spec.strip_prefix("sqlite://").unwrap_or(spec),
-    ))
-}
-
 fn open_store(args: &StoreArgs) -> Result<Arc<dyn VectorStore>> {
     open_store_at(args.store.as_deref())
-}
-
-/// Opens the store a `--store` value names: `postgres://...` or
-/// `postgresql://...` for PostgreSQL, else a SQLite file.
-pub(crate) fn open_store_at(spec: Option<&str>) -> Result<Arc<dyn VectorStore>> {
-    if let Some(url) =
-        spec.filter(|s| s.starts_with("postgres://") || s.starts_with("postgresql://"))
-    {
-        // Messages name the server without its password.
-        return Ok(Arc::new(embedrock_store::PgStore::open(url)?));
-    }
-    let path = store_path(spec)?;
-    Ok(Arc::new(SqliteStore::open(&path).with_context(|| {
-        format!("opening the memory store {}", path.display())
-    })?))
 }
 
 /// Pairs the store with the model the flags name, else the collection's own.
