@@ -909,46 +909,54 @@ fn index_name(collection_id: i64) -> String {
 
 /// Takes the `schema` query parameter out of a URL.
 fn split_schema(url: &str) -> Result<(String, Option<String>)> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_string(), None));
-    };
     let mut schema = None;
+    let url = filter_query(url, |key, value| {
+        if key == "schema" {
+            schema = Some(value.to_string());
+            return Ok(None);
+        }
+        Ok(Some(format!("{key}={value}")))
+    })?;
+    Ok((url, schema))
+}
+
+/// The URL with each `key=value` of its query passed through `keep`, which
+/// returns the pair to keep (possibly rewritten) or `None` to drop it. A
+/// pair without `=` is kept as it is.
+fn filter_query(
+    url: &str,
+    mut keep: impl FnMut(&str, &str) -> Result<Option<String>>,
+) -> Result<String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok(url.to_string());
+    };
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         match pair.split_once('=') {
-            Some(("schema", value)) => schema = Some(value.to_string()),
-            _ => kept.push(pair),
+            Some((key, value)) => kept.extend(keep(key, value)?),
+            None => kept.push(pair.to_string()),
         }
     }
-    let url = if kept.is_empty() {
+    Ok(if kept.is_empty() {
         base.to_string()
     } else {
         format!("{base}?{}", kept.join("&"))
-    };
-    Ok((url, schema))
+    })
 }
 
 /// Takes `sslrootcert=PATH` out of the URL (tokio-postgres does not know
 /// it) and reads `sslmode=verify-ca` / `verify-full` as `require`: every TLS
 /// connection verifies the server's certificate chain and host name.
 fn split_tls(url: &str) -> Result<(String, Option<PathBuf>)> {
-    let Some((base, query)) = url.split_once('?') else {
-        return Ok((url.to_string(), None));
-    };
     let mut root = None;
-    let mut kept = Vec::new();
-    for pair in query.split('&').filter(|p| !p.is_empty()) {
-        match pair.split_once('=') {
-            Some(("sslrootcert", value)) => root = Some(PathBuf::from(percent_decode(value)?)),
-            Some(("sslmode", "verify-ca" | "verify-full")) => kept.push("sslmode=require"),
-            _ => kept.push(pair),
+    let url = filter_query(url, |key, value| match (key, value) {
+        ("sslrootcert", _) => {
+            root = Some(PathBuf::from(percent_decode(value)?));
+            Ok(None)
         }
-    }
-    let url = if kept.is_empty() {
-        base.to_string()
-    } else {
-        format!("{base}?{}", kept.join("&"))
-    };
+        ("sslmode", "verify-ca" | "verify-full") => Ok(Some("sslmode=require".into())),
+        _ => Ok(Some(format!("{key}={value}"))),
+    })?;
     Ok((url, root))
 }
 
