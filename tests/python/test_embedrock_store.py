@@ -1,4 +1,10 @@
-"""`embedrock.Store` over a SQLite file with the real local model."""
+"""`embedrock.Store` with the real local model, over a SQLite file and over
+the PostgreSQL + pgvector that scripts/test starts
+($EMBEDROCK_TEST_POSTGRES_URL); each test has a collection of its own."""
+
+import os
+import urllib.parse
+import uuid
 
 import pytest
 
@@ -10,9 +16,26 @@ def embedder():
     return embedrock.Embedder()
 
 
-@pytest.fixture
-def store(tmp_path, embedder):
-    return embedrock.Store(tmp_path / "store.db", embedder=embedder)
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request, tmp_path, embedder):
+    collection = "py_" + uuid.uuid4().hex[:12]
+    if request.param == "sqlite":
+        return embedrock.Store(tmp_path / "store.db", embedder=embedder, collection=collection)
+    url = os.environ.get("EMBEDROCK_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("EMBEDROCK_TEST_POSTGRES_URL is not set")
+    return embedrock.Store(url, embedder=embedder, collection=collection)
+
+
+def test_a_postgres_store_shows_its_url_without_the_password(embedder):
+    url = os.environ.get("EMBEDROCK_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("EMBEDROCK_TEST_POSTGRES_URL is not set")
+    password = urllib.parse.urlsplit(url).password
+    assert password
+    s = embedrock.Store(url, embedder=embedder, collection="py_" + uuid.uuid4().hex[:12])
+    assert "127.0.0.1" in repr(s)
+    assert password not in repr(s)
 
 
 def test_add_search_get_update_delete_history(store):

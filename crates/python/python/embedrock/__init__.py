@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from . import errors
 from .embedder import Embedder, InputType, OutputType
 from .errors import (
     AccessDeniedError,
@@ -42,19 +43,4 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
-__all__ = [
-    "Embedder",
-    "Store",
-    "InputType",
-    "OutputType",
-    "EmbedrockError",
-    "ValidationError",
-    "InputTooLongError",
-    "ModelNotFoundError",
-    "NotFoundError",
-    "ThrottlingError",
-    "AccessDeniedError",
-    "ServiceError",
-    "TransportError",
-    "StoreError",
-]
+__all__ = ["Embedder", "Store", "InputType", "OutputType", *errors.__all__]
