@@ -14,7 +14,10 @@
 # (default 1000), OUT (default bench-results/store-<date>), PG_URL (use this
 # PostgreSQL instead of starting one), INGEST_TEXTS (default 2000; 0 skips),
 # EMBEDROCK_BIN (the CLI for the ingest run; default the debug build),
-# PROFILE (release, or dev for the dev build).
+# PROFILE (release, or dev for the dev build), VECTORS (a directory with
+# `vectors.f32` and `queries.f32`, such as store_embed.sh writes from real
+# texts: each size takes its first SIZE vectors and QUERIES queries from it
+# instead of generating clustered synthetic ones).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$(pwd -P)
@@ -90,8 +93,20 @@ start_postgres
 
 for N in "${SIZES[@]}"; do
   DATA=$WORK/data-$N
-  echo "== $N vectors: generating" >&2
-  "$PY" scripts/bench/store_vectors.py --n "$N" --queries "$QUERIES" --dims 384 --out "$DATA"
+  if [[ -n "${VECTORS:-}" ]]; then
+    echo "== $N vectors: the first $N of $VECTORS" >&2
+    mkdir -p "$DATA"
+    head -c $((N * 384 * 4)) "$VECTORS/vectors.f32" > "$DATA/vectors.f32"
+    head -c $((QUERIES * 384 * 4)) "$VECTORS/queries.f32" > "$DATA/queries.f32"
+    if [[ $(stat -c %s "$DATA/vectors.f32") -ne $((N * 384 * 4)) ||
+          $(stat -c %s "$DATA/queries.f32") -ne $((QUERIES * 384 * 4)) ]]; then
+      echo "$VECTORS holds fewer than $N vectors or $QUERIES queries" >&2
+      exit 1
+    fi
+  else
+    echo "== $N vectors: generating" >&2
+    "$PY" scripts/bench/store_vectors.py --n "$N" --queries "$QUERIES" --dims 384 --out "$DATA"
+  fi
   echo "== $N vectors: embedded store" >&2
   "$BENCH" --vectors "$DATA/vectors.f32" --queries "$DATA/queries.f32" \
     --dims 384 --db "$DATA/embedded" --truth "$DATA/truth.json" --out "$OUT/embedded-$N.json"
