@@ -18,6 +18,10 @@
 //! meta file is replaced atomically (write then rename) and names the graph
 //! files it belongs to, so a reader never pairs a meta file with another
 //! process's half-written graph.
+//!
+//! Searches do not go through `hnsw_rs`: each bound index carries a flat
+//! copy of the graph's links ([`crate::graph`]), taken again whenever the
+//! graph gains slots.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -28,6 +32,7 @@ use hnsw_rs::api::AnnT;
 use hnsw_rs::prelude::{Distance, Hnsw, HnswIo};
 use serde::{Deserialize, Serialize};
 
+use crate::graph::{FlatGraph, Vectors};
 use crate::{Error, Result};
 
 /// How a graph is built.
@@ -184,6 +189,8 @@ pub struct AnnIndex {
     dims: usize,
     slots: RwLock<Vec<SlotKey>>,
     saved: AtomicUsize,
+    /// The flat copy of the links searches use, while it covers every slot.
+    flat: RwLock<Option<std::sync::Arc<FlatGraph>>>,
 }
 
 impl std::fmt::Debug for AnnIndex {
@@ -206,6 +213,31 @@ pub struct Bound {
     pub slot_row: Vec<u32>,
     /// How many slots are dead.
     pub dead: usize,
+    /// The graph's links as searches read them.
+    pub graph: std::sync::Arc<FlatGraph>,
+}
+
+impl Bound {
+    /// Up to `k` slots nearest `query` among those `admit` lets through,
+    /// with their distances (`1 - dot`), nearest first; `ef` is the
+    /// search's candidate list. `matrix` holds the rows of the version the
+    /// index is bound to, `dims` floats each.
+    pub fn search(
+        &self,
+        (matrix, dims): (&[f32], usize),
+        dot: fn(&[f32], &[f32]) -> f32,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        admit: &dyn Fn(usize) -> bool,
+    ) -> Vec<(usize, f32)> {
+        let vectors = Vectors {
+            matrix,
+            dims,
+            slot_row: &self.slot_row,
+        };
+        self.graph.search(&vectors, dot, query, k, ef, admit)
+    }
 }
 
 impl AnnIndex {
@@ -222,7 +254,28 @@ impl AnnIndex {
             dims,
             slots: RwLock::new(Vec::new()),
             saved: AtomicUsize::new(0),
+            flat: RwLock::new(None),
         }
+    }
+
+    /// The flat copy of the links, taken again when slots were added
+    /// since the last one.
+    pub fn flat_graph(&self) -> std::sync::Arc<FlatGraph> {
+        let slots = self.slot_count();
+        if let Some(flat) = self
+            .flat
+            .read()
+            .ok()
+            .and_then(|f| f.clone())
+            .filter(|f| f.slots() == slots)
+        {
+            return flat;
+        }
+        let flat = std::sync::Arc::new(FlatGraph::copy(self.hnsw.get_point_indexation(), slots));
+        if let Ok(mut cached) = self.flat.write() {
+            *cached = Some(flat.clone());
+        }
+        flat
     }
 
     /// Builds a graph over every row, on every core.
@@ -291,6 +344,7 @@ impl AnnIndex {
             index: self.clone(),
             slot_row,
             dead,
+            graph: self.flat_graph(),
         }
     }
 
@@ -311,10 +365,9 @@ impl AnnIndex {
         total > saved && (total - saved >= 10_000 || (total - saved) * 20 >= total)
     }
 
-    /// Up to `k` slots nearest `query` among those `admit` lets through,
-    /// with their distances, nearest first; `ef` is the search's candidate
-    /// list.
-    pub fn search(
+    /// As [`Bound::search`], through `hnsw_rs`'s own search: the reference
+    /// the flat copy is tested against.
+    pub fn search_hnsw_rs(
         &self,
         query: &[f32],
         k: usize,
@@ -411,6 +464,7 @@ impl AnnIndex {
             dims: meta.dims,
             slots: RwLock::new(meta.slots),
             saved: AtomicUsize::new(count),
+            flat: RwLock::new(None),
         })
     }
 
@@ -440,5 +494,177 @@ fn read_meta(dir: &Path, collection: &str) -> Option<Meta> {
 fn remove_graph(dir: &Path, basename: &str) {
     for name in graph_files(basename) {
         let _ = std::fs::remove_file(dir.join(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    /// Unit vectors in `dims` dimensions around a few centres, from a fixed
+    /// seed, so neighbours are not all equally far.
+    fn vectors(n: usize, dims: usize, seed: u64) -> Vec<f32> {
+        let mut state = seed;
+        let mut next = move || {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            ((state >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        let centres: Vec<f32> = (0..8 * dims).map(|_| next()).collect();
+        let mut out = Vec::with_capacity(n * dims);
+        for i in 0..n {
+            let c = &centres[(i % 8) * dims..(i % 8 + 1) * dims];
+            let v: Vec<f32> = c.iter().map(|x| x + 0.8 * next()).collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            out.extend(v.iter().map(|x| x / norm));
+        }
+        out
+    }
+
+    fn exact(
+        matrix: &[f32],
+        dims: usize,
+        q: &[f32],
+        k: usize,
+        admit: impl Fn(usize) -> bool,
+    ) -> Vec<usize> {
+        let dot = embedrock_core::kernels::detect().dot_f32;
+        let mut scored: Vec<(f32, usize)> = (0..matrix.len() / dims)
+            .filter(|r| admit(*r))
+            .map(|r| (dot(q, &matrix[r * dims..(r + 1) * dims]), r))
+            .collect();
+        scored.sort_by(|a, b| b.0.total_cmp(&a.0));
+        scored.into_iter().take(k).map(|(_, r)| r).collect()
+    }
+
+    fn recall(found: &[usize], truth: &[usize]) -> f64 {
+        found.iter().filter(|f| truth.contains(f)).count() as f64 / truth.len().max(1) as f64
+    }
+
+    #[test]
+    fn the_flat_copy_finds_what_hnsw_rs_finds() {
+        let (n, dims, k) = (4_000, 48, 10);
+        let matrix = vectors(n, dims, 7);
+        let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        let rows = Rows {
+            ids: names.iter().map(String::as_str).collect(),
+            matrix: &matrix,
+            dims,
+            identity: "{}",
+        };
+        let index = Arc::new(AnnIndex::build(&rows, HnswParams::default()));
+        let bound = index.bind(&rows, 1);
+        assert_eq!(bound.graph.slots(), n);
+        let queries = vectors(100, dims, 99);
+        let dot = embedrock_core::kernels::detect().dot_f32;
+        let (mut flat, mut theirs) = (0.0, 0.0);
+        for q in queries.chunks(dims) {
+            let truth = exact(&matrix, dims, q, k, |_| true);
+            let found = bound.search((&matrix, dims), dot, q, k, 64, &|_| true);
+            assert_eq!(found.len(), k);
+            assert!(found.windows(2).all(|w| w[0].1 <= w[1].1), "nearest first");
+            let rows_found: Vec<usize> = found
+                .iter()
+                .map(|(s, _)| bound.slot_row[*s] as usize)
+                .collect();
+            flat += recall(&rows_found, &truth);
+            let reference: Vec<usize> = index
+                .search_hnsw_rs(q, k, 64, None)
+                .iter()
+                .map(|(s, _)| bound.slot_row[*s] as usize)
+                .collect();
+            theirs += recall(&reference, &truth);
+        }
+        let (flat, theirs) = (flat / 100.0, theirs / 100.0);
+        // Near-uniform 48-dimensional data is hard for any graph: hnsw_rs's
+        // own search is at about 0.87 here.
+        assert!(flat >= 0.8, "recall@10 of the flat search {flat}");
+        assert!(
+            flat >= theirs - 0.01,
+            "flat {flat} against hnsw_rs {theirs}"
+        );
+    }
+
+    #[test]
+    fn filters_and_gone_rows_are_walked_through_but_never_returned() {
+        let (n, dims, k) = (3_000, 32, 10);
+        let matrix = vectors(n, dims, 3);
+        let names: Vec<String> = (0..n).map(|i| format!("r{i}")).collect();
+        let rows = Rows {
+            ids: names.iter().map(String::as_str).collect(),
+            matrix: &matrix,
+            dims,
+            identity: "{}",
+        };
+        let index = Arc::new(AnnIndex::build(&rows, HnswParams::default()));
+        // Every third row deleted: the graph keeps their slots, dead.
+        let kept: Vec<usize> = (0..n).filter(|r| !r.is_multiple_of(3)).collect();
+        let kept_matrix: Vec<f32> = kept
+            .iter()
+            .flat_map(|r| matrix[r * dims..(r + 1) * dims].iter().copied())
+            .collect();
+        let kept_rows = Rows {
+            ids: kept.iter().map(|r| names[*r].as_str()).collect(),
+            matrix: &kept_matrix,
+            dims,
+            identity: "{}",
+        };
+        let bound = index.bind(&kept_rows, 2);
+        assert_eq!(bound.dead, n - kept.len());
+        let dot = embedrock_core::kernels::detect().dot_f32;
+        let even = |row: usize| row.is_multiple_of(2);
+        let admit = |slot: usize| {
+            bound
+                .slot_row
+                .get(slot)
+                .is_some_and(|r| *r != u32::MAX && even(*r as usize))
+        };
+        let queries = vectors(50, dims, 11);
+        let mut total = 0.0;
+        for q in queries.chunks(dims) {
+            let found = bound.search((&kept_matrix, dims), dot, q, k, 64, &admit);
+            assert_eq!(found.len(), k);
+            let found_rows: Vec<usize> = found
+                .iter()
+                .map(|(s, _)| {
+                    let row = bound.slot_row[*s];
+                    assert_ne!(row, u32::MAX, "a deleted row came back");
+                    row as usize
+                })
+                .collect();
+            assert!(found_rows.iter().all(|r| even(*r)), "{found_rows:?}");
+            total += recall(&found_rows, &exact(&kept_matrix, dims, q, k, even));
+        }
+        assert!(total / 50.0 >= 0.9, "filtered recall {}", total / 50.0);
+    }
+
+    #[test]
+    fn the_copy_is_taken_again_when_the_graph_grows() {
+        let dims = 16;
+        let matrix = vectors(600, dims, 5);
+        let names: Vec<String> = (0..600).map(|i| format!("r{i}")).collect();
+        let first = Rows {
+            ids: names[..500].iter().map(String::as_str).collect(),
+            matrix: &matrix[..500 * dims],
+            dims,
+            identity: "{}",
+        };
+        let index = Arc::new(AnnIndex::build(&first, HnswParams::default()));
+        assert_eq!(index.bind(&first, 1).graph.slots(), 500);
+        let all = Rows {
+            ids: names.iter().map(String::as_str).collect(),
+            matrix: &matrix,
+            dims,
+            identity: "{}",
+        };
+        let bound = index.bind(&all, 2);
+        assert_eq!(bound.graph.slots(), 600);
+        let dot = embedrock_core::kernels::detect().dot_f32;
+        // A row added after the build is found as its own nearest.
+        let q = &matrix[550 * dims..551 * dims];
+        let found = bound.search((&matrix, dims), dot, q, 1, 32, &|_| true);
+        assert_eq!(bound.slot_row[found[0].0], 550);
     }
 }

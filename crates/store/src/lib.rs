@@ -12,6 +12,7 @@
 mod backend;
 mod error;
 pub mod filter;
+mod graph;
 pub mod index;
 pub mod ingest;
 mod memory;

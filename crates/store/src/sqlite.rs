@@ -1286,9 +1286,10 @@ fn run_search(
             rescore(&cands)
         }
         SearchPath::Approximate => {
-            let found = indexes
-                .ensure(collection, loaded, true)?
-                .and_then(|b| approximate(ctx, &b, q, k, admitted, &allow));
+            let found = indexes.ensure(collection, loaded, true)?.and_then(|b| {
+                let vectors = (&loaded.matrix[..], loaded.dims);
+                approximate(ctx, &b, vectors, q, k, admitted, &allow)
+            });
             match found {
                 Some(cands) => rescore(&cands),
                 None => {
@@ -1338,6 +1339,7 @@ fn exact(
 fn approximate(
     ctx: &SearchCtx,
     bound: &Bound,
+    (matrix, dims): (&[f32], usize),
     q: &[f32],
     k: usize,
     admitted: usize,
@@ -1354,12 +1356,11 @@ fn approximate(
     let filtered = bound.dead > 0 || admitted < slots;
     let mut ef = ctx.ef.max(k);
     loop {
-        let found = bound.index.search(
-            q,
-            k,
-            ef,
-            filtered.then_some(&admit as &(dyn Fn(usize) -> bool + Sync)),
-        );
+        let found = if filtered {
+            bound.search((matrix, dims), ctx.kernel.dot_f32, q, k, ef, &admit)
+        } else {
+            bound.search((matrix, dims), ctx.kernel.dot_f32, q, k, ef, &|_| true)
+        };
         let rows: Vec<Scored> = found
             .into_iter()
             .filter(|(slot, _)| admit(*slot))
