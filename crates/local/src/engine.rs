@@ -21,7 +21,7 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use crate::files::ModelFiles;
 use crate::models::{self, Encoder, EncoderSettings};
 use crate::pooling::Head;
-use crate::{CancelToken, Error, LocalOptions, Result};
+use crate::{CancelToken, Error, LocalOptions, Precision, Result};
 
 #[derive(Deserialize)]
 struct SentenceBertConfig {
@@ -122,6 +122,9 @@ struct Engine {
     batch_size: usize,
     pool: rayon::ThreadPool,
     threads: usize,
+    /// The kernel path of the dense layers, e.g. `int8 avx2`.
+    kernel: &'static str,
+    precision: Precision,
     counters: Counters,
 }
 
@@ -157,6 +160,7 @@ impl std::fmt::Debug for LocalEmbedder {
             .field("dir", &self.dir)
             .field("dimensions", &self.engine.encoder.hidden_size())
             .field("max_seq_length", &self.engine.max_seq_length)
+            .field("kernel", &self.engine.kernel)
             .finish()
     }
 }
@@ -210,8 +214,10 @@ impl LocalEmbedder {
         crate::files::check_quick(dir, id)?;
         let settings = EncoderSettings {
             portable_gemm: options.portable_gemm,
+            precision: options.precision,
         };
-        let encoder = models::load(dir, &settings)?;
+        let kernel = options.precision.kernel_with(options.portable_gemm)?;
+        let mut encoder = models::load(dir, &settings)?;
         let max_seq_length = match options.max_seq_length {
             Some(n) => n,
             None => read_max_seq_length(dir)?.unwrap_or(encoder.max_positions()),
@@ -225,6 +231,17 @@ impl LocalEmbedder {
             .thread_name(|i| format!("embedrock-cpu-{i}"))
             .build()
             .map_err(|e| Error::Tokenizer(format!("could not start worker threads: {e}")))?;
+        if options.precision == Precision::Int8 {
+            let mut calibration = Vec::with_capacity(CALIBRATION_TEXTS.len());
+            for text in CALIBRATION_TEXTS {
+                let encoding = tokenizer
+                    .encode(*text, true)
+                    .map_err(|e| Error::Tokenizer(e.to_string()))?;
+                calibration.push(encoding.get_ids().to_vec());
+            }
+            let seqs: Vec<&[u32]> = calibration.iter().map(Vec::as_slice).collect();
+            pool.install(|| encoder.quantize_int8(&seqs, threads))?;
+        }
         Ok(LocalEmbedder {
             engine: Arc::new(Engine {
                 id: id.to_string(),
@@ -236,10 +253,24 @@ impl LocalEmbedder {
                 batch_size: options.batch_size,
                 pool,
                 threads,
+                kernel,
+                precision: options.precision,
                 counters: Counters::default(),
             }),
             dir: dir.to_path_buf(),
         })
+    }
+
+    /// The kernel path the dense layers run on, chosen at load time from the
+    /// precision and the CPU: `"fp32 avx512"`, `"fp32 portable"`,
+    /// `"int8 avx512-vnni"`, `"int8 avx2"` or `"int8 scalar"`.
+    pub fn kernel(&self) -> &'static str {
+        self.engine.kernel
+    }
+
+    /// The precision of the dense layers.
+    pub fn precision(&self) -> Precision {
+        self.engine.precision
     }
 
     /// The directory the model was loaded from.
@@ -310,6 +341,30 @@ fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
         _ => f(),
     }
 }
+
+/// Texts whose fp32 activations set the int8 layers' channel smoothing
+/// ([`Encoder::quantize_int8`]): short and long, plain and technical, so
+/// that the inputs' large channels show as they do on ordinary text.
+const CALIBRATION_TEXTS: &[&str] = &[
+    "hello world",
+    "How do I reset my password?",
+    "The quick brown fox jumps over the lazy dog.",
+    "A man is playing a guitar on a stage while the crowd sings along.",
+    "Photosynthesis converts light energy into chemical energy stored in glucose, \
+     releasing oxygen as a by-product; it takes place in the chloroplasts of plant cells.",
+    "error: could not compile `serde` (lib) due to 3 previous errors; \
+     run with RUST_BACKTRACE=1 for a backtrace",
+    "The committee postponed its decision until next Tuesday, citing the need for \
+     further review of the budget figures submitted by the regional offices, several \
+     of which arrived late or incomplete, and asked each office to resubmit its \
+     numbers in the agreed format before the end of the week.",
+    "Paris is the capital of France.",
+    "Best pizza places near me that are open late on Sundays",
+    "def add(a, b):\n    return a + b  # adds two numbers",
+    "In 1969, Apollo 11 landed on the Moon; Neil Armstrong and Buzz Aldrin walked on \
+     its surface while Michael Collins orbited above in the command module.",
+    "Symptoms include fever, dry cough, tiredness and, in severe cases, difficulty breathing.",
+];
 
 impl Engine {
     /// Tokenizes on the calling thread, checking `cancel` every

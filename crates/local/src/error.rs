@@ -97,6 +97,20 @@ pub enum Error {
         /// The values allowed.
         allowed: String,
     },
+    /// The requested precision cannot run on this CPU (or in this build).
+    #[error(
+        "{precision} precision needs {needs}; this CPU has: {cpu}; use --precision {alternatives}"
+    )]
+    UnsupportedPrecision {
+        /// The precision asked for (`bf16`, ...).
+        precision: &'static str,
+        /// What it needs.
+        needs: &'static str,
+        /// The CPU's relevant features, comma separated.
+        cpu: String,
+        /// The precisions to use instead.
+        alternatives: &'static str,
+    },
     /// The caller went away or its deadline passed; the work was stopped.
     #[error("cancelled: {0}")]
     Cancelled(String),

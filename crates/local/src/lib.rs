@@ -33,11 +33,13 @@ pub mod download;
 mod engine;
 mod error;
 pub mod files;
+mod int8;
 mod integrity;
 mod kernels;
 mod models;
 mod options;
 mod pooling;
+mod precision;
 mod sgemm;
 
 pub use cancel::{CancelOnDrop, CancelToken};
@@ -48,3 +50,4 @@ pub use models::bert::BertConfig;
 pub use models::SUPPORTED_MODEL_TYPES;
 pub use options::LocalOptions;
 pub use pooling::{Head, Pooling};
+pub use precision::{cpu_features, Precision};

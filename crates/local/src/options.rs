@@ -1,6 +1,7 @@
-//! How a local model is run: batch size, threads, sequence length, kernels.
+//! How a local model is run: batch size, threads, sequence length, kernels,
+//! precision.
 
-use crate::{Error, Result};
+use crate::{Error, Precision, Result};
 
 /// Options for loading a local model.
 ///
@@ -30,6 +31,9 @@ pub struct LocalOptions {
     /// Use the portable matrix multiply even where the CPU has AVX-512
     /// (default false; for comparing kernels).
     pub portable_gemm: bool,
+    /// The arithmetic of the dense layers (default [`Precision::Fp32`]).
+    /// A precision the CPU cannot run is refused when the model loads.
+    pub precision: Precision,
 }
 
 impl Default for LocalOptions {
@@ -39,6 +43,7 @@ impl Default for LocalOptions {
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             max_seq_length: None,
             portable_gemm: false,
+            precision: Precision::Fp32,
         }
     }
 }
@@ -51,8 +56,9 @@ impl LocalOptions {
 
     /// The defaults, overridden by the process environment:
     /// `EMBEDROCK_THREADS`, `EMBEDROCK_BATCH_SIZE` (positive integers) and
-    /// `EMBEDROCK_PORTABLE_GEMM` (set and not `0`: use the portable kernel).
-    /// A value that is not a number is an error naming the variable.
+    /// `EMBEDROCK_PORTABLE_GEMM` (set and not `0`: use the portable kernel)
+    /// and `EMBEDROCK_PRECISION` (`fp32`, `int8` or `bf16`). A value that is
+    /// not a number, or not a precision, is an error naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&|name| std::env::var(name).ok())
     }
@@ -83,6 +89,13 @@ impl LocalOptions {
         if let Some(v) = env("EMBEDROCK_PORTABLE_GEMM") {
             options.portable_gemm = !v.is_empty() && v != "0";
         }
+        if let Some(v) = env("EMBEDROCK_PRECISION").filter(|v| !v.trim().is_empty()) {
+            options.precision = v.parse().map_err(|_| Error::InvalidOption {
+                option: "EMBEDROCK_PRECISION",
+                value: v.clone(),
+                allowed: Precision::NAMES.into(),
+            })?;
+        }
         options.validate()?;
         Ok(options)
     }
@@ -108,6 +121,13 @@ impl LocalOptions {
     /// Chooses the portable matrix multiply over the AVX-512 one.
     pub fn with_portable_gemm(mut self, portable: bool) -> Self {
         self.portable_gemm = portable;
+        self
+    }
+
+    /// Sets the precision of the dense layers (checked against the CPU when
+    /// the model loads).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
         self
     }
 
@@ -190,5 +210,30 @@ mod tests {
         assert!(err.to_string().contains("EMBEDROCK_THREADS"), "{err}");
         let err = LocalOptions::from_vars(&vars(&[("EMBEDROCK_THREADS", "0")])).unwrap_err();
         assert!(err.to_string().contains("threads"), "{err}");
+    }
+
+    #[test]
+    fn precision_comes_from_the_environment() {
+        assert_eq!(LocalOptions::default().precision, Precision::Fp32);
+        let o = LocalOptions::from_vars(&vars(&[("EMBEDROCK_PRECISION", "int8")])).unwrap();
+        assert_eq!(o.precision, Precision::Int8);
+        let o = LocalOptions::from_vars(&vars(&[("EMBEDROCK_PRECISION", "BF16")])).unwrap();
+        assert_eq!(o.precision, Precision::Bf16);
+        let o = LocalOptions::from_vars(&vars(&[("EMBEDROCK_PRECISION", "")])).unwrap();
+        assert_eq!(o.precision, Precision::Fp32);
+        let err = LocalOptions::from_vars(&vars(&[("EMBEDROCK_PRECISION", "int4")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("EMBEDROCK_PRECISION") && err.contains("int4"),
+            "{err}"
+        );
+        assert!(err.contains("fp32, int8 or bf16"), "{err}");
+        assert_eq!(
+            LocalOptions::default()
+                .with_precision(Precision::Int8)
+                .precision,
+            Precision::Int8
+        );
     }
 }

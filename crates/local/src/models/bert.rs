@@ -16,8 +16,8 @@ use serde::Deserialize;
 
 use super::{Encoder, EncoderSettings};
 use crate::kernels::{self, MatMul, Strided};
-use crate::sgemm;
-use crate::Error;
+use crate::{int8, sgemm};
+use crate::{Error, Precision};
 
 /// The fields of a model's `config.json` that the encoder reads.
 #[derive(Debug, Clone, Deserialize)]
@@ -95,18 +95,30 @@ impl BertConfig {
     }
 }
 
-/// A dense layer with its weight stored transposed (`in × out`, row-major),
-/// which is the layout the matrix multiply reads fastest.
+/// A dense layer: `out = x · W^T + b`.
 struct Linear {
-    weight_t: Vec<f32>,
     bias: Vec<f32>,
     in_dim: usize,
     out_dim: usize,
-    /// The weight packed for the AVX-512 kernel, where the CPU has it.
-    packed: Option<sgemm::PackedB>,
+    weights: Weights,
+}
+
+/// A dense layer's weight, in the form its precision multiplies.
+enum Weights {
+    /// Stored transposed (`in × out`, row-major), the layout the portable
+    /// multiply reads fastest; also packed for the AVX-512 kernel, where the
+    /// CPU has it.
+    F32 {
+        weight_t: Vec<f32>,
+        packed: Option<sgemm::PackedB>,
+    },
+    /// Quantised per output channel and packed for the int8 kernel.
+    Int8(int8::QuantizedB),
 }
 
 impl Linear {
+    /// A layer from its transposed weight (`in_dim × out_dim`, row-major) and
+    /// bias, in the precision `settings` asks for.
     fn new(
         weight_t: Vec<f32>,
         bias: Vec<f32>,
@@ -114,17 +126,34 @@ impl Linear {
         out_dim: usize,
         settings: &EncoderSettings,
     ) -> Self {
-        let packed = if settings.portable_gemm {
+        // Int8 layers are built in fp32 first, for the calibration run of
+        // `BertModel::quantize_int8`, and quantised there: no AVX-512 packing
+        // for them meanwhile.
+        let packed = if settings.portable_gemm || settings.precision != Precision::Fp32 {
             None
         } else {
             sgemm::PackedB::new(&weight_t, in_dim, out_dim)
         };
+        let weights = Weights::F32 { weight_t, packed };
         Linear {
-            weight_t,
             bias,
             in_dim,
             out_dim,
-            packed,
+            weights,
+        }
+    }
+
+    /// Replaces the fp32 weight by its int8 form, smoothed by `act_max` (the
+    /// largest magnitude of each input channel on calibration inputs). A
+    /// shape the int8 kernel cannot take stays in fp32.
+    fn quantize_int8(&mut self, act_max: &[f32]) {
+        if let Weights::F32 { weight_t, .. } = &self.weights {
+            let path = int8::Path::best();
+            if let Some(q) =
+                int8::QuantizedB::smoothed(weight_t, self.in_dim, self.out_dim, path, act_max)
+            {
+                self.weights = Weights::Int8(q);
+            }
         }
     }
 
@@ -151,20 +180,26 @@ impl Linear {
                 }
             }
         }
-        if let Some(packed) = &self.packed {
-            sgemm::matmul_acc(rows, x, packed, out, threads);
-            return;
+        match &self.weights {
+            Weights::Int8(q) => int8::matmul_acc(rows, x, q, out, threads),
+            Weights::F32 {
+                packed: Some(packed),
+                ..
+            } => sgemm::matmul_acc(rows, x, packed, out, threads),
+            Weights::F32 {
+                weight_t,
+                packed: None,
+            } => MatMul {
+                m: rows,
+                n: self.out_dim,
+                k: self.in_dim,
+                lhs: Strided::rows(x, self.in_dim),
+                rhs: Strided::rows(weight_t, self.out_dim),
+                accumulate: true,
+                threads,
+            }
+            .run(out, self.out_dim),
         }
-        MatMul {
-            m: rows,
-            n: self.out_dim,
-            k: self.in_dim,
-            lhs: Strided::rows(x, self.in_dim),
-            rhs: Strided::rows(&self.weight_t, self.out_dim),
-            accumulate: true,
-            threads,
-        }
-        .run(out, self.out_dim);
     }
 }
 
@@ -185,6 +220,7 @@ struct Layer {
 /// The encoder's weights, loaded from `model.safetensors`.
 pub(crate) struct BertModel {
     cfg: BertConfig,
+    precision: Precision,
     word: Vec<f32>,
     position: Vec<f32>,
     token_type: Vec<f32>,
@@ -247,16 +283,21 @@ impl Tensors<'_> {
         Ok(values)
     }
 
-    fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear, Error> {
+    /// A dense layer's transposed weight (`in_dim × out_dim`) and bias.
+    fn dense(
+        &self,
+        name: &str,
+        out_dim: usize,
+        in_dim: usize,
+    ) -> Result<(Vec<f32>, Vec<f32>), Error> {
         let w = self.expect(&format!("{name}.weight"), &[out_dim, in_dim])?;
         let bias = self.expect(&format!("{name}.bias"), &[out_dim])?;
-        Ok(Linear::new(
-            transpose(&w, out_dim, in_dim),
-            bias,
-            in_dim,
-            out_dim,
-            self.settings,
-        ))
+        Ok((transpose(&w, out_dim, in_dim), bias))
+    }
+
+    fn linear(&self, name: &str, out_dim: usize, in_dim: usize) -> Result<Linear, Error> {
+        let (weight_t, bias) = self.dense(name, out_dim, in_dim)?;
+        Ok(Linear::new(weight_t, bias, in_dim, out_dim, self.settings))
     }
 
     fn norm(&self, name: &str, width: usize) -> Result<LayerNorm, Error> {
@@ -358,18 +399,18 @@ impl BertModel {
         let mut layers = Vec::with_capacity(cfg.num_hidden_layers);
         for i in 0..cfg.num_hidden_layers {
             let p = format!("encoder.layer.{i}");
-            let q = t.linear(&format!("{p}.attention.self.query"), h, h)?;
-            let k = t.linear(&format!("{p}.attention.self.key"), h, h)?;
-            let v = t.linear(&format!("{p}.attention.self.value"), h, h)?;
+            let q = t.dense(&format!("{p}.attention.self.query"), h, h)?;
+            let k = t.dense(&format!("{p}.attention.self.key"), h, h)?;
+            let v = t.dense(&format!("{p}.attention.self.value"), h, h)?;
             // Fuse Q, K and V into one `h × 3h` projection: one matrix multiply
             // instead of three, over the same input rows.
             let mut weight_t = Vec::with_capacity(h * 3 * h);
             for r in 0..h {
-                for part in [&q, &k, &v] {
-                    weight_t.extend_from_slice(&part.weight_t[r * h..(r + 1) * h]);
+                for part in [&q.0, &k.0, &v.0] {
+                    weight_t.extend_from_slice(&part[r * h..(r + 1) * h]);
                 }
             }
-            let bias = [q.bias, k.bias, v.bias].concat();
+            let bias = [q.1, k.1, v.1].concat();
             layers.push(Layer {
                 qkv: Linear::new(weight_t, bias, h, 3 * h, settings),
                 attn_out: t.linear(&format!("{p}.attention.output.dense"), h, h)?,
@@ -385,6 +426,7 @@ impl BertModel {
         }
         Ok(BertModel {
             cfg,
+            precision: settings.precision,
             word,
             position,
             token_type,
@@ -486,23 +528,83 @@ impl Encoder for BertModel {
     /// Returns the last hidden states of all tokens, packed: the rows of
     /// sequence 0, then of sequence 1, and so on.
     fn forward(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>, Error> {
+        self.run(seqs, threads, None)
+    }
+
+    fn quantize_int8(&mut self, calibration: &[&[u32]], threads: usize) -> Result<(), Error> {
+        if self.precision != Precision::Int8 {
+            return Ok(());
+        }
+        let mut observed: Vec<Vec<f32>> = self
+            .layers
+            .iter()
+            .flat_map(|l| [&l.qkv, &l.attn_out, &l.intermediate, &l.output])
+            .map(|linear| vec![0f32; linear.in_dim])
+            .collect();
+        self.run(calibration, threads, Some(&mut observed))?;
+        let mut observed = observed.into_iter();
+        for layer in &mut self.layers {
+            for linear in [
+                &mut layer.qkv,
+                &mut layer.attn_out,
+                &mut layer.intermediate,
+                &mut layer.output,
+            ] {
+                if let Some(act_max) = observed.next() {
+                    linear.quantize_int8(&act_max);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Raises `act_max[c]` to the largest `|x|` of column `c` over the rows of `x`.
+fn observe(act_max: &mut [f32], x: &[f32], rows: usize) {
+    let width = act_max.len();
+    for row in x.chunks_exact(width).take(rows) {
+        for (m, v) in act_max.iter_mut().zip(row) {
+            *m = m.max(v.abs());
+        }
+    }
+}
+
+impl BertModel {
+    /// The forward pass; with `observed` (one vector per dense layer, in the
+    /// order qkv, attention output, intermediate, output of each layer), it
+    /// also records how large each layer's input channels get.
+    fn run(
+        &self,
+        seqs: &[&[u32]],
+        threads: usize,
+        mut observed: Option<&mut Vec<Vec<f32>>>,
+    ) -> Result<Vec<f32>, Error> {
         let h = self.cfg.hidden_size;
         let total: usize = seqs.iter().map(|s| s.len()).sum();
         let eps = self.cfg.layer_norm_eps as f32;
         let mut hidden = self.embed(seqs, total)?;
         let mut s = Scratch::default();
-        for layer in &self.layers {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let mut watch = |slot: usize, x: &[f32]| {
+                if let Some(obs) = observed.as_deref_mut() {
+                    observe(&mut obs[4 * i + slot], x, total);
+                }
+            };
+            watch(0, &hidden);
             layer.qkv.forward(&hidden, total, None, &mut s.qkv, threads);
             self.attention(seqs, &mut s);
+            watch(1, &s.ctx);
             layer
                 .attn_out
                 .forward(&s.ctx, total, Some(&hidden), &mut s.hidden2, threads);
             let norm = &layer.attn_norm;
             kernels::layer_norm_rows(&mut s.hidden2, h, &norm.gamma, &norm.beta, eps);
+            watch(2, &s.hidden2);
             layer
                 .intermediate
                 .forward(&s.hidden2, total, None, &mut s.inter, threads);
             kernels::gelu(&mut s.inter);
+            watch(3, &s.inter);
             layer
                 .output
                 .forward(&s.inter, total, Some(&s.hidden2), &mut hidden, threads);

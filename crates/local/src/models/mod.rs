@@ -11,13 +11,15 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::{Error, Result};
+use crate::{Error, Precision, Result};
 
 /// Settings every encoder is built with, passed down from `LocalOptions`.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct EncoderSettings {
     /// Use the portable matrix multiply even where the AVX-512 one applies.
     pub portable_gemm: bool,
+    /// The arithmetic of the dense layers.
+    pub precision: Precision,
 }
 
 /// A transformer encoder: token ids in, last hidden states out.
@@ -35,6 +37,14 @@ pub(crate) trait Encoder: Send + Sync {
     /// `threads` is the parallelism inside the matrix multiplies; 1 runs on
     /// the calling thread alone.
     fn forward(&self, seqs: &[&[u32]], threads: usize) -> Result<Vec<f32>>;
+
+    /// Turns the dense layers loaded for [`Precision::Int8`] into int8 ones:
+    /// runs `calibration` (token ids of a few texts) through the fp32 layers,
+    /// notes how large each layer's input channels get, and quantises each
+    /// layer with its channels smoothed by that (see
+    /// `int8::QuantizedB::smoothed`). A model loaded for another precision
+    /// is left as it is.
+    fn quantize_int8(&mut self, calibration: &[&[u32]], threads: usize) -> Result<()>;
 }
 
 /// The architectures this crate runs, as `config.json` names them.
@@ -48,7 +58,10 @@ struct ModelType {
 
 /// Reads `config.json` in `dir` and loads the encoder its `model_type` names
 /// (a config without one is taken as BERT, as older checkpoints are).
+///
+/// A precision the CPU cannot run is refused here, before any file is read.
 pub(crate) fn load(dir: &Path, settings: &EncoderSettings) -> Result<Box<dyn Encoder>> {
+    settings.precision.kernel_with(settings.portable_gemm)?;
     let config = dir.join("config.json");
     let text = std::fs::read_to_string(&config).map_err(|e| Error::io(&config, e))?;
     let kind: ModelType = serde_json::from_str(&text).map_err(|e| Error::BadModelFile {

@@ -1,0 +1,831 @@
+//! Matrix multiply in 8-bit integers for the encoder's dense layers:
+//! `C[m×n] += dequant(quant(A)[m×k] · quant(B)[k×n])`, where B is a weight
+//! matrix quantised and packed once, at load time.
+//!
+//! # Quantisation
+//!
+//! * **Weights**: symmetric, per output column `j`: `scale_j = max|w_·j| / 127`,
+//!   `q = round(w / scale_j)` in `-127..=127`.
+//! * **Activations**: asymmetric, per row (per token), computed at run time,
+//!   to **7 bits**: the row's range `[min(x, 0), max(x, 0)]` is mapped onto
+//!   `0..=127` with `scale = range / 127` and a zero point `z = round(-min /
+//!   scale)`, so `x ≈ scale · (u - z)`.
+//!
+//! Products are summed in `i32`: `acc = Σ_k u_k · q_kj`, exact. The result is
+//! `scale_row · scale_j · (acc - z · Σ_k q_kj)`, where the column sums
+//! `Σ_k q_kj` are computed at load time; bias and residual are added in `f32`
+//! by the caller.
+//!
+//! Why 7 bits and not 8: the AVX2 kernel multiplies with `vpmaddubsw`
+//! (unsigned byte × signed byte, adjacent pairs summed into a *saturating*
+//! `i16`). With activations up to 127 and weights within ±127 a pair sums to
+//! at most `2 · 127 · 127 = 32258 < 32767`, so nothing saturates and the
+//! integer result is exact; with 8-bit activations (up to 255) it would
+//! saturate. The cost is half the activation resolution: a row's rounding
+//! step is `range / 127` instead of `range / 255`. Being asymmetric wins part
+//! of it back, since the levels cover only the row's own range (after GELU,
+//! for example, inputs are nearly all positive). Every path (scalar, AVX2,
+//! AVX-512 VNNI) uses the same 7-bit scheme, so they give bit-identical
+//! results and a model's vectors do not depend on the CPU it runs on.
+//!
+//! # Layout
+//!
+//! B is padded to a multiple of 4 rows (k) and [`COL_ALIGN`] columns, and
+//! stored in panels of [`PANEL`] = 16 columns. Inside a panel, each group of 4
+//! consecutive k values takes 64 bytes: column 0's four weights, then column
+//! 1's, ... column 15's. So a 32-bit broadcast of a row's 4 activation bytes
+//! against 32 bytes of a panel multiplies 4 k values × 8 columns (AVX2), and
+//! against all 64 bytes 4 × 16 columns (AVX-512), each `i32` lane ending up
+//! with one column's dot product over those 4 values.
+//!
+//! # Blocking and threads
+//!
+//! Rows are split into blocks shared among rayon's threads; each block
+//! quantises its own rows, then for each column tile walks its rows in
+//! strips of a path-specific height, so one panel's weights (`k × 16` bytes)
+//! stay in L1 while the strips pass over them. A tile's `i32` accumulators
+//! live in registers for the whole of k (no overflow: `2 · k · 127 · 127`
+//! stays below `2^31` for k up to 66 000), and are rescaled once at the end.
+
+use rayon::prelude::*;
+
+/// Columns of one packed panel.
+pub(crate) const PANEL: usize = 16;
+/// k values per packed group (one 32-bit broadcast of activations).
+const GROUP: usize = 4;
+/// Columns are padded to this multiple (the widest tile).
+const COL_ALIGN: usize = 32;
+/// Rows of activations are padded to this multiple (the tallest strip).
+const ROW_ALIGN: usize = 8;
+/// Row stride of a tile's accumulators, in `i32`.
+const TILE_STRIDE: usize = 32;
+/// Largest activation code: 7 bits (see the module documentation).
+const ACT_MAX: f32 = 127.0;
+/// The largest k whose sums cannot overflow `i32`: the raw sum and the
+/// zero-point term are each within `k · 127 · 127`, their difference within
+/// twice that.
+const MAX_K: usize = (i32::MAX as usize) / (2 * 127 * 127);
+
+/// A kernel path: which instructions multiply the integers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// Plain Rust; the reference and the fallback.
+    Scalar,
+    /// `vpmaddubsw` + `vpmaddwd` on 256-bit vectors (AVX2).
+    Avx2,
+    /// `vpdpbusd` on 512-bit vectors (AVX-512F/BW + AVX-512 VNNI).
+    Avx512Vnni,
+}
+
+impl Path {
+    /// Every path, slowest first.
+    pub(crate) const ALL: [Path; 3] = [Path::Scalar, Path::Avx2, Path::Avx512Vnni];
+
+    /// The name benchmarks print: `"int8 scalar"`, `"int8 avx2"`, ...
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Path::Scalar => "int8 scalar",
+            Path::Avx2 => "int8 avx2",
+            Path::Avx512Vnni => "int8 avx512-vnni",
+        }
+    }
+
+    /// Whether this CPU runs the path.
+    pub(crate) fn available(self) -> bool {
+        match self {
+            Path::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            #[cfg(target_arch = "x86_64")]
+            Path::Avx512Vnni => {
+                std::arch::is_x86_feature_detected!("avx512f")
+                    && std::arch::is_x86_feature_detected!("avx512bw")
+                    && std::arch::is_x86_feature_detected!("avx512vnni")
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// The fastest path this CPU runs.
+    pub(crate) fn best() -> Path {
+        Path::ALL
+            .into_iter()
+            .rev()
+            .find(|p| p.available())
+            .unwrap_or(Path::Scalar)
+    }
+
+    /// Rows of one strip (the register tile's height).
+    fn rows(self) -> usize {
+        match self {
+            Path::Scalar | Path::Avx2 => 4,
+            Path::Avx512Vnni => 8,
+        }
+    }
+
+    /// Columns of one tile (a multiple of [`PANEL`], at most [`COL_ALIGN`]).
+    fn cols(self) -> usize {
+        match self {
+            Path::Scalar | Path::Avx2 => 16,
+            Path::Avx512Vnni => 32,
+        }
+    }
+}
+
+/// A `k × n` weight matrix quantised per column and packed for
+/// [`matmul_acc`].
+pub(crate) struct QuantizedB {
+    k: usize,
+    n: usize,
+    /// k groups of [`GROUP`] values (k padded up).
+    groups: usize,
+    /// Panel `p` starts at `p * groups * 64`; in it, group `g` at `g * 64`,
+    /// column `c` of the panel at `c * 4`, k offset `t` at `t`.
+    data: Vec<i8>,
+    /// Per column: `w ≈ scale · q` (0 for padding and all-zero columns).
+    scales: Vec<f32>,
+    /// Per column: `Σ_k q`, for the activations' zero point.
+    col_sums: Vec<i32>,
+    /// Per input channel, what its values are multiplied by before
+    /// quantisation (the inverse of the factor folded into the weight row),
+    /// when the matrix is [smoothed](QuantizedB::smoothed).
+    inv_smooth: Option<Vec<f32>>,
+    /// The kernel that multiplies.
+    path: Path,
+}
+
+impl QuantizedB {
+    /// Quantises and packs the row-major `k × n` matrix `b` for `path`
+    /// (which must be available on this CPU; [`Path::best`] is).
+    ///
+    /// Returns `None` when the shapes do not fit (`b.len() != k · n`, an
+    /// empty matrix, or k beyond what `i32` sums can hold).
+    #[cfg(test)]
+    pub(crate) fn new(b: &[f32], k: usize, n: usize, path: Path) -> Option<Self> {
+        Self::build(b, k, n, path, None)
+    }
+
+    /// [`QuantizedB::new`] with the input channels smoothed: `act_max[kk]`
+    /// is how large input `kk` gets (its largest magnitude over calibration
+    /// inputs). Weight row `kk` is multiplied by `s_kk = sqrt(act_max[kk] /
+    /// max_j |b[kk][j]|)` before quantisation and input `kk` divided by it
+    /// before its row is quantised, which leaves the product unchanged but
+    /// evens out the channels: a few inputs much larger than the rest (as
+    /// BERT's LayerNorm outputs have) would otherwise take most of a row's
+    /// 127 levels and leave the other inputs a handful each.
+    pub(crate) fn smoothed(
+        b: &[f32],
+        k: usize,
+        n: usize,
+        path: Path,
+        act_max: &[f32],
+    ) -> Option<Self> {
+        if act_max.len() != k || b.len() != k * n {
+            return None;
+        }
+        let factors: Vec<f32> = b
+            .chunks_exact(n.max(1))
+            .zip(act_max)
+            .map(|(row, &x)| {
+                let w = row.iter().fold(0f32, |m, v| m.max(v.abs()));
+                let s = (x / w).sqrt();
+                if s.is_finite() && s > 0.0 {
+                    s.clamp(1e-3, 1e3)
+                } else {
+                    1.0
+                }
+            })
+            .collect();
+        let scaled: Vec<f32> = b
+            .chunks_exact(n.max(1))
+            .zip(&factors)
+            .flat_map(|(row, &f)| row.iter().map(move |w| w * f))
+            .collect();
+        let inv: Vec<f32> = factors.iter().map(|f| 1.0 / f).collect();
+        Self::build(&scaled, k, n, path, Some(inv))
+    }
+
+    fn build(
+        b: &[f32],
+        k: usize,
+        n: usize,
+        path: Path,
+        inv_smooth: Option<Vec<f32>>,
+    ) -> Option<Self> {
+        if b.len() != k * n || k == 0 || n == 0 || k > MAX_K || !path.available() {
+            return None;
+        }
+        let groups = k.div_ceil(GROUP);
+        let n_pad = n.div_ceil(COL_ALIGN) * COL_ALIGN;
+        let mut scales = vec![0f32; n_pad];
+        for row in b.chunks_exact(n) {
+            for (s, w) in scales.iter_mut().zip(row) {
+                *s = s.max(w.abs());
+            }
+        }
+        for s in &mut scales {
+            *s /= 127.0;
+        }
+        let mut data = vec![0i8; n_pad * groups * GROUP];
+        let mut col_sums = vec![0i32; n_pad];
+        for kk in 0..k {
+            let (g, t) = (kk / GROUP, kk % GROUP);
+            for j in 0..n {
+                let q = quantize_weight(b[kk * n + j], scales[j]);
+                let (p, c) = (j / PANEL, j % PANEL);
+                data[(p * groups + g) * PANEL * GROUP + c * GROUP + t] = q;
+                col_sums[j] += i32::from(q);
+            }
+        }
+        Some(QuantizedB {
+            k,
+            n,
+            groups,
+            data,
+            scales,
+            col_sums,
+            inv_smooth,
+            path,
+        })
+    }
+
+    /// The packed panels from column `col0` (a multiple of [`PANEL`]) on.
+    fn panels_from(&self, col0: usize) -> &[i8] {
+        &self.data[col0 / PANEL * self.groups * PANEL * GROUP..]
+    }
+}
+
+/// `round(w / scale)` in `-127..=127`; 0 when the column is all zeros.
+fn quantize_weight(w: f32, scale: f32) -> i8 {
+    if scale > 0.0 {
+        (w / scale).round_ties_even().clamp(-127.0, 127.0) as i8
+    } else {
+        0
+    }
+}
+
+/// One row's activation quantisation: `x ≈ scale · (u - zero)`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct RowQuant {
+    scale: f32,
+    zero: i32,
+}
+
+#[inline(always)]
+fn quantize_row_generic(x: &[f32], out: &mut [u8]) -> RowQuant {
+    const LANES: usize = 8;
+    let mut lo = [0f32; LANES];
+    let mut hi = [0f32; LANES];
+    let mut sum = [0f32; LANES];
+    let chunks = x.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for i in 0..LANES {
+            lo[i] = if c[i] < lo[i] { c[i] } else { lo[i] };
+            hi[i] = if c[i] > hi[i] { c[i] } else { hi[i] };
+            // Only to notice NaN and infinity, which comparisons skip.
+            sum[i] += c[i] * 0.0;
+        }
+    }
+    let (mut l, mut h, mut s) = (0f32, 0f32, 0f32);
+    for v in lo.iter().chain(rest) {
+        l = if *v < l { *v } else { l };
+    }
+    for v in hi.iter().chain(rest) {
+        h = if *v > h { *v } else { h };
+    }
+    for v in sum.iter().chain(rest) {
+        s += v * 0.0;
+    }
+    let range = h - l;
+    if !s.is_finite() || !range.is_finite() {
+        // A NaN scale makes every output of the row NaN, which the engine
+        // reports as a non-finite vector instead of returning garbage.
+        out.fill(0);
+        return RowQuant {
+            scale: f32::NAN,
+            zero: 0,
+        };
+    }
+    if range == 0.0 {
+        out.fill(0);
+        return RowQuant {
+            scale: 0.0,
+            zero: 0,
+        };
+    }
+    let inv = ACT_MAX / range;
+    let zero = (-l * inv).round_ties_even().clamp(0.0, ACT_MAX);
+    for (o, v) in out.iter_mut().zip(x) {
+        *o = (*v * inv + zero).round_ties_even().clamp(0.0, ACT_MAX) as u8;
+    }
+    out[x.len()..].fill(0);
+    RowQuant {
+        scale: range / ACT_MAX,
+        zero: zero as i32,
+    }
+}
+
+/// Quantises the row `x` into `out` (its first `x.len()` bytes; the rest,
+/// padding, set to 0). Every path quantises through this one function, and
+/// its AVX2 build performs the same operations in the same order, so the
+/// codes do not depend on the CPU.
+fn quantize_row(x: &[f32], out: &mut [u8]) -> RowQuant {
+    assert!(out.len() >= x.len());
+    #[cfg(target_arch = "x86_64")]
+    {
+        #[target_feature(enable = "avx2")]
+        fn avx2(x: &[f32], out: &mut [u8]) -> RowQuant {
+            quantize_row_generic(x, out)
+        }
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2, the only feature `avx2` is built for.
+            return unsafe { avx2(x, out) };
+        }
+    }
+    quantize_row_generic(x, out)
+}
+
+/// Accumulators of one tile: row `i`, column `j` at `i * TILE_STRIDE + j`.
+type Tile = [i32; ROW_ALIGN * TILE_STRIDE];
+
+/// Computes one tile: `path.rows()` rows of quantised activations starting at
+/// `a[0]` (row stride `lda`, `groups * 4` bytes each) times `path.cols()`
+/// columns of packed panels starting at `b[0]`, into `tile` (raw `i32` sums,
+/// zero point not yet subtracted).
+fn run_tile(path: Path, groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
+    let rows = path.rows();
+    let panel_len = groups * PANEL * GROUP;
+    assert!(lda >= groups * GROUP && a.len() >= (rows - 1) * lda + groups * GROUP);
+    assert!(b.len() >= path.cols() / PANEL * panel_len);
+    match path {
+        Path::Scalar => tile_scalar(groups, a, lda, b, tile),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a matrix is packed for a path only when the CPU has it
+        // (`QuantizedB::new` checks), and the asserts above bound every read
+        // of `a` and `b`; `tile` holds every row and column written.
+        Path::Avx2 => unsafe { tile_avx2(groups, a.as_ptr(), lda, b.as_ptr(), tile) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above.
+        Path::Avx512Vnni => unsafe {
+            tile_avx512_vnni(groups, a.as_ptr(), lda, b.as_ptr(), panel_len, tile)
+        },
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("only the scalar path is available off x86-64"),
+    }
+}
+
+/// The reference: `path.rows() = 4` rows × 16 columns, in plain integers.
+fn tile_scalar(groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
+    const ROWS: usize = 4;
+    tile.fill(0);
+    for g in 0..groups {
+        let w = &b[g * PANEL * GROUP..(g + 1) * PANEL * GROUP];
+        for i in 0..ROWS {
+            let av = &a[i * lda + g * GROUP..i * lda + (g + 1) * GROUP];
+            let acc = &mut tile[i * TILE_STRIDE..i * TILE_STRIDE + PANEL];
+            for (c, out) in acc.iter_mut().enumerate() {
+                let wc = &w[c * GROUP..(c + 1) * GROUP];
+                *out += av
+                    .iter()
+                    .zip(wc)
+                    .map(|(&x, &y)| i32::from(x) * i32::from(y))
+                    .sum::<i32>();
+            }
+        }
+    }
+}
+
+/// 4 rows × 16 columns: per group of 4 k values, two 256-bit loads of the
+/// panel, and per row one 32-bit broadcast of its 4 activation bytes,
+/// `vpmaddubsw` (u8 × i8, pairs summed to `i16`, exact: see the module
+/// documentation), then `vpmaddwd` with ones (pairs of `i16` summed to `i32`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn tile_avx2(groups: usize, a: *const u8, lda: usize, b: *const i8, tile: &mut Tile) {
+    use std::arch::x86_64::*;
+    const ROWS: usize = 4;
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [_mm256_setzero_si256(); 2 * ROWS];
+    for g in 0..groups {
+        // SAFETY: group g < groups of the panel, 64 bytes each (checked by
+        // `run_tile`).
+        let (w0, w1) = unsafe {
+            let p = b.add(g * PANEL * GROUP);
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(32).cast()),
+            )
+        };
+        for i in 0..ROWS {
+            // SAFETY: row i < ROWS and bytes 4g..4g+4 lie within each row
+            // (checked by `run_tile`); the read may be unaligned.
+            let x = unsafe { a.add(i * lda + g * GROUP).cast::<i32>().read_unaligned() };
+            let av = _mm256_set1_epi32(x);
+            let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, w0), ones);
+            let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, w1), ones);
+            acc[2 * i] = _mm256_add_epi32(acc[2 * i], p0);
+            acc[2 * i + 1] = _mm256_add_epi32(acc[2 * i + 1], p1);
+        }
+    }
+    for i in 0..ROWS {
+        let row = &mut tile[i * TILE_STRIDE..i * TILE_STRIDE + PANEL];
+        // SAFETY: `row` holds 16 i32, the two 8-lane stores.
+        unsafe {
+            _mm256_storeu_si256(row.as_mut_ptr().cast(), acc[2 * i]);
+            _mm256_storeu_si256(row.as_mut_ptr().add(8).cast(), acc[2 * i + 1]);
+        }
+    }
+}
+
+/// 8 rows × 32 columns (two panels, `panel_len` bytes apart): per group, one
+/// 512-bit load of each panel and per row one 32-bit broadcast and two
+/// `vpdpbusd` (u8 × i8, four products summed straight into `i32`).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn tile_avx512_vnni(
+    groups: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    panel_len: usize,
+    tile: &mut Tile,
+) {
+    use std::arch::x86_64::*;
+    const ROWS: usize = 8;
+    let mut acc = [_mm512_setzero_si512(); 2 * ROWS];
+    for g in 0..groups {
+        // SAFETY: group g < groups of both panels (checked by `run_tile`).
+        let (w0, w1) = unsafe {
+            let p = b.add(g * PANEL * GROUP);
+            (
+                _mm512_loadu_si512(p.cast()),
+                _mm512_loadu_si512(p.add(panel_len).cast()),
+            )
+        };
+        for i in 0..ROWS {
+            // SAFETY: as in `tile_avx2`.
+            let x = unsafe { a.add(i * lda + g * GROUP).cast::<i32>().read_unaligned() };
+            let av = _mm512_set1_epi32(x);
+            acc[2 * i] = _mm512_dpbusd_epi32(acc[2 * i], av, w0);
+            acc[2 * i + 1] = _mm512_dpbusd_epi32(acc[2 * i + 1], av, w1);
+        }
+    }
+    for i in 0..ROWS {
+        let row = &mut tile[i * TILE_STRIDE..(i + 1) * TILE_STRIDE];
+        // SAFETY: `row` holds 32 i32, the two 16-lane stores.
+        unsafe {
+            _mm512_storeu_si512(row.as_mut_ptr().cast(), acc[2 * i]);
+            _mm512_storeu_si512(row.as_mut_ptr().add(16).cast(), acc[2 * i + 1]);
+        }
+    }
+}
+
+/// Rows per parallel block: enough blocks for every thread (two each when
+/// there are rows enough), at most 128 rows so the block's quantised rows
+/// stay in L2.
+fn block_rows(m: usize, threads: usize) -> usize {
+    let per = m.div_ceil(2 * threads.max(1));
+    per.div_ceil(ROW_ALIGN).clamp(1, 128 / ROW_ALIGN) * ROW_ALIGN
+}
+
+/// Quantises `rows` rows of `a` (row-major, `k` wide) into `codes` (row
+/// stride `lda`, rows padded up to [`ROW_ALIGN`] with zeros) and `quants`.
+/// Each row is first multiplied by `inv_smooth`, when given.
+fn quantize_block(
+    a: &[f32],
+    rows: usize,
+    k: usize,
+    lda: usize,
+    inv_smooth: Option<&[f32]>,
+    codes: &mut Vec<u8>,
+    quants: &mut Vec<RowQuant>,
+) {
+    let padded = rows.div_ceil(ROW_ALIGN) * ROW_ALIGN;
+    codes.clear();
+    codes.resize(padded * lda, 0);
+    quants.clear();
+    let mut scratch = Vec::new();
+    for (r, out) in codes.chunks_exact_mut(lda).take(rows).enumerate() {
+        let row = &a[r * k..(r + 1) * k];
+        let q = match inv_smooth {
+            Some(f) => {
+                scratch.clear();
+                scratch.extend(row.iter().zip(f).map(|(x, f)| x * f));
+                quantize_row(&scratch, out)
+            }
+            None => quantize_row(row, out),
+        };
+        quants.push(q);
+    }
+}
+
+/// Runs every tile of the rows `codes` holds (`rows` of them, quantised)
+/// against `b`, handing each tile to `sink(first row, first column, tile)`.
+fn for_each_tile(
+    b: &QuantizedB,
+    codes: &[u8],
+    rows: usize,
+    mut sink: impl FnMut(usize, usize, &Tile),
+) {
+    let path = b.path;
+    let lda = b.groups * GROUP;
+    let mut tile: Tile = [0; ROW_ALIGN * TILE_STRIDE];
+    for col0 in (0..b.n).step_by(path.cols()) {
+        let panels = b.panels_from(col0);
+        for row0 in (0..rows).step_by(path.rows()) {
+            run_tile(path, b.groups, &codes[row0 * lda..], lda, panels, &mut tile);
+            sink(row0, col0, &tile);
+        }
+    }
+}
+
+/// `c[m × n] += a[m × k] · b`, dequantised, with `a` and `c` row-major and
+/// contiguous (`k` and `n` from `b`). With `threads > 1`, blocks of rows are
+/// shared among rayon's threads.
+pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &QuantizedB, c: &mut [f32], threads: usize) {
+    let (k, n) = (b.k, b.n);
+    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
+    if m == 0 {
+        return;
+    }
+    let lda = b.groups * GROUP;
+    let rb = block_rows(m, threads);
+    let work = |(block, c_rows): (usize, &mut [f32])| {
+        let row0 = block * rb;
+        let rows = c_rows.len() / n;
+        let mut codes = Vec::new();
+        let mut quants = Vec::new();
+        quantize_block(
+            &a[row0 * k..(row0 + rows) * k],
+            rows,
+            k,
+            lda,
+            b.inv_smooth.as_deref(),
+            &mut codes,
+            &mut quants,
+        );
+        for_each_tile(b, &codes, rows, |r0, col0, tile| {
+            dequantize_tile(b, &quants, r0, col0, tile, c_rows);
+        });
+    };
+    let c = &mut c[..m * n];
+    if threads > 1 {
+        c.par_chunks_mut(rb * n).enumerate().for_each(work);
+    } else {
+        c.chunks_mut(rb * n).enumerate().for_each(work);
+    }
+}
+
+/// Adds the rescaled tile at rows `r0..`, columns `col0..` to `c` (the rows of
+/// one block, `b.n` wide), skipping padding rows and columns.
+fn dequantize_tile(
+    b: &QuantizedB,
+    quants: &[RowQuant],
+    r0: usize,
+    col0: usize,
+    tile: &Tile,
+    c: &mut [f32],
+) {
+    let n = b.n;
+    let cols = b.path.cols().min(n - col0);
+    let scales = &b.scales[col0..col0 + cols];
+    let sums = &b.col_sums[col0..col0 + cols];
+    for (i, q) in quants.iter().enumerate().skip(r0).take(b.path.rows()) {
+        let acc = &tile[(i - r0) * TILE_STRIDE..(i - r0) * TILE_STRIDE + cols];
+        let out = &mut c[i * n + col0..i * n + col0 + cols];
+        for (((o, &t), &s), &z) in out.iter_mut().zip(acc).zip(scales).zip(sums) {
+            *o += (t - q.zero * z) as f32 * (q.scale * s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reproducible generator (xorshift) of values in `-1..1`.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> f32 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        }
+
+        fn matrix(&mut self, len: usize, offset: f32) -> Vec<f32> {
+            (0..len).map(|_| self.next() + offset).collect()
+        }
+    }
+
+    /// Shapes with m, k and n off every blocking multiple, and 1s.
+    const SHAPES: &[(usize, usize, usize)] = &[
+        (1, 1, 1),
+        (1, 5, 17),
+        (3, 7, 33),
+        (5, 384, 16),
+        (9, 13, 31),
+        (13, 130, 47),
+        (37, 385, 100),
+        (130, 67, 1),
+        (200, 1536, 40),
+    ];
+
+    /// The raw `i32` sums (zero point not subtracted) of every row and
+    /// column, through the tiles of `b`'s path.
+    fn sums(b: &QuantizedB, codes: &[u8], rows: usize) -> Vec<i32> {
+        let n = b.n;
+        let mut out = vec![0i32; rows * n];
+        for_each_tile(b, codes, rows, |r0, col0, tile| {
+            for i in r0..(r0 + b.path.rows()).min(rows) {
+                for j in col0..(col0 + b.path.cols()).min(n) {
+                    out[i * n + j] = tile[(i - r0) * TILE_STRIDE + j - col0];
+                }
+            }
+        });
+        out
+    }
+
+    #[test]
+    fn every_available_path_matches_the_scalar_sums_exactly() {
+        let available: Vec<Path> = Path::ALL.into_iter().filter(|p| p.available()).collect();
+        eprintln!(
+            "int8 paths on this CPU: {:?}",
+            available.iter().map(|p| p.name()).collect::<Vec<_>>()
+        );
+        let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+        for &(m, k, n) in SHAPES {
+            let a = rng.matrix(m * k, 0.3);
+            let w = rng.matrix(k * n, 0.0);
+            let reference = QuantizedB::new(&w, k, n, Path::Scalar).unwrap();
+            let lda = reference.groups * GROUP;
+            let (mut codes, mut quants) = (Vec::new(), Vec::new());
+            quantize_block(&a, m, k, lda, None, &mut codes, &mut quants);
+            let want = sums(&reference, &codes, m);
+            // The scalar tiles against a direct triple loop over the codes.
+            for i in 0..m {
+                for j in 0..n {
+                    let direct: i32 = (0..k)
+                        .map(|kk| {
+                            let q = quantize_weight(w[kk * n + j], reference.scales[j]);
+                            i32::from(codes[i * lda + kk]) * i32::from(q)
+                        })
+                        .sum();
+                    assert_eq!(want[i * n + j], direct, "{m}x{k}x{n} [{i},{j}]");
+                }
+            }
+            // Extreme codes: the largest pair sums must not saturate.
+            let mut extreme = codes.clone();
+            for (r, row) in extreme.chunks_exact_mut(lda).enumerate() {
+                row[..k].fill(if r % 2 == 0 { 127 } else { 0 });
+            }
+            let extreme_want = sums(&reference, &extreme, m);
+            // Weights of ±1 quantise to ±127 everywhere: with codes of 127,
+            // every pair sums to ±2·127·127, the most an i16 must hold.
+            let signs: Vec<f32> = w
+                .iter()
+                .map(|v| if *v < 0.0 { -1.0 } else { 1.0 })
+                .collect();
+            let signs_ref = QuantizedB::new(&signs, k, n, Path::Scalar).unwrap();
+            let signs_want = sums(&signs_ref, &extreme, m);
+            for i in 0..m {
+                for j in 0..n {
+                    let direct: i32 = (0..k)
+                        .map(|kk| i32::from(extreme[i * lda + kk]) * 127 * signs[kk * n + j] as i32)
+                        .sum();
+                    assert_eq!(signs_want[i * n + j], direct);
+                }
+            }
+            for &path in &available {
+                let b = QuantizedB::new(&w, k, n, path).unwrap();
+                assert_eq!(b.data, reference.data);
+                assert_eq!(sums(&b, &codes, m), want, "{} {m}x{k}x{n}", path.name());
+                assert_eq!(
+                    sums(&b, &extreme, m),
+                    extreme_want,
+                    "{} extreme",
+                    path.name()
+                );
+                let s = QuantizedB::new(&signs, k, n, path).unwrap();
+                assert_eq!(sums(&s, &extreme, m), signs_want, "{} ±127", path.name());
+            }
+        }
+    }
+
+    #[test]
+    fn dequantised_product_is_within_the_rounding_bound() {
+        // Each factor is off by at most half its step, so an element is off
+        // by at most Σ_k (|a|·Δw + |w|·Δa + Δa·Δw) with Δ = step / 2; the
+        // test allows that bound plus 1% and 1e-5 for float rounding.
+        let mut rng = Rng(42);
+        for &(m, k, n) in SHAPES {
+            let a = rng.matrix(m * k, 0.2);
+            let w = rng.matrix(k * n, 0.0);
+            let base = rng.matrix(m * n, 0.0);
+            for path in Path::ALL.into_iter().filter(|p| p.available()) {
+                let b = QuantizedB::new(&w, k, n, path).unwrap();
+                for threads in [1, 3] {
+                    let mut c = base.clone();
+                    matmul_acc(m, &a, &b, &mut c, threads);
+                    for i in 0..m {
+                        let row = &a[i * k..(i + 1) * k];
+                        let lo = row.iter().fold(0f32, |x, &y| x.min(y));
+                        let hi = row.iter().fold(0f32, |x, &y| x.max(y));
+                        let da = (hi - lo) / ACT_MAX / 2.0;
+                        for j in 0..n {
+                            let dw = b.scales[j] / 2.0;
+                            let mut want = f64::from(base[i * n + j]);
+                            let mut bound = 0f64;
+                            for kk in 0..k {
+                                let (x, y) = (row[kk], w[kk * n + j]);
+                                want += f64::from(x) * f64::from(y);
+                                bound += f64::from(x.abs() * dw + y.abs() * da + da * dw);
+                            }
+                            let got = f64::from(c[i * n + j]);
+                            assert!(
+                                (got - want).abs() <= bound * 1.01 + 1e-5,
+                                "{} {m}x{k}x{n} [{i},{j}]: {got} vs {want} (bound {bound})",
+                                path.name()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quantisation_round_trips() {
+        let mut rng = Rng(7);
+        // Activations: every value comes back within half a step.
+        for (len, offset) in [(1, 0.0), (7, 0.5), (384, -0.2), (1536, 3.0)] {
+            let x = rng.matrix(len, offset);
+            let mut codes = vec![0xffu8; len + 3];
+            let q = quantize_row(&x, &mut codes);
+            assert!((0..=127).contains(&q.zero));
+            assert!(codes[len..].iter().all(|&c| c == 0), "padding zeroed");
+            for (v, &u) in x.iter().zip(&codes) {
+                assert!(u <= 127);
+                let back = q.scale * (i32::from(u) - q.zero) as f32;
+                assert!((back - v).abs() <= q.scale * 0.5001, "{v} -> {u} -> {back}");
+            }
+            // The generic and the dispatched builds agree exactly.
+            let mut generic = vec![0u8; len + 3];
+            assert_eq!(quantize_row_generic(&x, &mut generic), q);
+            assert_eq!(generic, codes);
+        }
+        // Zero rows quantise to zero; non-finite rows poison their outputs.
+        let mut codes = [9u8; 4];
+        assert_eq!(quantize_row(&[0.0; 4], &mut codes).scale, 0.0);
+        assert_eq!(codes, [0; 4]);
+        assert!(quantize_row(&[1.0, f32::NAN, 0.0, 2.0], &mut codes)
+            .scale
+            .is_nan());
+        assert!(quantize_row(&[1.0, f32::INFINITY], &mut codes[..2])
+            .scale
+            .is_nan());
+        // Weights: per column, within half a step, the largest at ±127.
+        let (k, n) = (37, 5);
+        let w = rng.matrix(k * n, 0.0);
+        let b = QuantizedB::new(&w, k, n, Path::Scalar).unwrap();
+        for j in 0..n {
+            let mut top = 0;
+            for kk in 0..k {
+                let q = quantize_weight(w[kk * n + j], b.scales[j]);
+                top = top.max(i32::from(q).abs());
+                let back = f32::from(q) * b.scales[j];
+                assert!((back - w[kk * n + j]).abs() <= b.scales[j] * 0.5001);
+            }
+            assert_eq!(top, 127);
+        }
+        assert!(b.scales[n..].iter().all(|&s| s == 0.0));
+    }
+
+    #[test]
+    fn bad_shapes_are_refused() {
+        assert!(QuantizedB::new(&[1.0; 6], 2, 2, Path::Scalar).is_none());
+        assert!(QuantizedB::new(&[], 0, 0, Path::Scalar).is_none());
+        for path in Path::ALL {
+            assert_eq!(
+                QuantizedB::new(&[1.0; 4], 2, 2, path).is_some(),
+                path.available()
+            );
+        }
+        assert!(Path::best().available());
+    }
+
+    #[test]
+    fn non_finite_inputs_give_non_finite_outputs() {
+        let w = vec![0.5f32; 8 * 4];
+        let b = QuantizedB::new(&w, 8, 4, Path::best()).unwrap();
+        let mut a = vec![1.0f32; 2 * 8];
+        a[3] = f32::NAN;
+        let mut c = vec![0f32; 2 * 4];
+        matmul_acc(2, &a, &b, &mut c, 1);
+        assert!(c[..4].iter().all(|v| v.is_nan()));
+        assert!(c[4..].iter().all(|v| (v - 4.0).abs() < 0.05), "{c:?}");
+    }
+}
