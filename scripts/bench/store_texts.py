@@ -39,11 +39,13 @@ MAX_CHARS = 1000
 def tsv_summaries(path):
     with open(path, encoding="utf-8", errors="replace") as f:
         header = f.readline().rstrip("\n").split("\t")
-        col = header.index("summary")
+        # The column is `summary`, possibly followed by a note in the header.
+        col = next(i for i, name in enumerate(header) if name.split(" ")[0] == "summary")
         for line in f:
             parts = line.rstrip("\n").split("\t")
             if len(parts) > col:
-                yield parts[col]
+                # A leading "[...]" note is the listing's, not the package's.
+                yield re.sub(r"^\[[^\]]*\]\s*", "", parts[col])
 
 
 def debian_texts():
