@@ -5,6 +5,10 @@
 //! ```console
 //! $ cargo run -p embedrock-local --example speed -- MODEL_DIR TEXTS_FILE [THREADS] [BATCH] [LIMIT]
 //! ```
+//!
+//! The other options come from the environment (`EMBEDROCK_PRECISION=int8`
+//! and the rest of [`LocalOptions::from_env`]); the kernel path chosen is
+//! printed with the figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::Instant;
@@ -34,7 +38,8 @@ fn main() {
     let batch: usize = args.get(4).map_or(32, |v| v.parse().unwrap());
     let limit: usize = args.get(5).map_or(texts.len(), |v| v.parse().unwrap());
     let texts = &texts[..limit.min(texts.len())];
-    let options = LocalOptions::default()
+    let options = LocalOptions::from_env()
+        .unwrap()
         .with_threads(threads)
         .with_batch_size(batch);
     let model = LocalEmbedder::load(&dir, "all-minilm-l6-v2", options).unwrap();
@@ -48,7 +53,8 @@ fn main() {
     let cpu = cpu_seconds() - cpu0;
     assert_eq!(vectors.len(), texts.len());
     println!(
-        "texts {} tokens {} wall_s {wall:.2} cpu_s {cpu:.2} texts_per_s {:.1} texts_per_cpu_s {:.1}",
+        "kernel {:?} texts {} tokens {} wall_s {wall:.2} cpu_s {cpu:.2} texts_per_s {:.1} texts_per_cpu_s {:.1}",
+        model.kernel(),
         texts.len(),
         tokens.iter().sum::<usize>(),
         texts.len() as f64 / wall,

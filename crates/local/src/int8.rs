@@ -55,8 +55,11 @@ pub(crate) const PANEL: usize = 16;
 const GROUP: usize = 4;
 /// Columns are padded to this multiple (the widest tile).
 const COL_ALIGN: usize = 32;
-/// Rows of activations are padded to this multiple (the tallest strip).
-const ROW_ALIGN: usize = 8;
+/// Rows of activations are padded to this multiple (a multiple of every
+/// strip height).
+const ROW_ALIGN: usize = 24;
+/// Rows of the tallest strip.
+const TILE_ROWS: usize = 8;
 /// Row stride of a tile's accumulators, in `i32`.
 const TILE_STRIDE: usize = 32;
 /// Largest activation code: 7 bits (see the module documentation).
@@ -119,7 +122,8 @@ impl Path {
     /// Rows of one strip (the register tile's height).
     fn rows(self) -> usize {
         match self {
-            Path::Scalar | Path::Avx2 => 4,
+            Path::Scalar => 4,
+            Path::Avx2 => 6,
             Path::Avx512Vnni => 8,
         }
     }
@@ -348,7 +352,7 @@ fn quantize_row(x: &[f32], out: &mut [u8]) -> RowQuant {
 }
 
 /// Accumulators of one tile: row `i`, column `j` at `i * TILE_STRIDE + j`.
-type Tile = [i32; ROW_ALIGN * TILE_STRIDE];
+type Tile = [i32; TILE_ROWS * TILE_STRIDE];
 
 /// Computes one tile: `path.rows()` rows of quantised activations starting at
 /// `a[0]` (row stride `lda`, `groups * 4` bytes each) times `path.cols()`
@@ -397,7 +401,7 @@ fn tile_scalar(groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
     }
 }
 
-/// 4 rows × 16 columns: per group of 4 k values, two 256-bit loads of the
+/// 6 rows × 16 columns: per group of 4 k values, two 256-bit loads of the
 /// panel, and per row one 32-bit broadcast of its 4 activation bytes,
 /// `vpmaddubsw` (u8 × i8, pairs summed to `i16`, exact: see the module
 /// documentation), then `vpmaddwd` with ones (pairs of `i16` summed to `i32`).
@@ -405,7 +409,7 @@ fn tile_scalar(groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
 #[target_feature(enable = "avx2")]
 unsafe fn tile_avx2(groups: usize, a: *const u8, lda: usize, b: *const i8, tile: &mut Tile) {
     use std::arch::x86_64::*;
-    const ROWS: usize = 4;
+    const ROWS: usize = 6;
     let ones = _mm256_set1_epi16(1);
     let mut acc = [_mm256_setzero_si256(); 2 * ROWS];
     for g in 0..groups {
@@ -483,11 +487,11 @@ unsafe fn tile_avx512_vnni(
 }
 
 /// Rows per parallel block: enough blocks for every thread (two each when
-/// there are rows enough), at most 128 rows so the block's quantised rows
+/// there are rows enough), at most 144 rows so the block's quantised rows
 /// stay in L2.
 fn block_rows(m: usize, threads: usize) -> usize {
     let per = m.div_ceil(2 * threads.max(1));
-    per.div_ceil(ROW_ALIGN).clamp(1, 128 / ROW_ALIGN) * ROW_ALIGN
+    per.div_ceil(ROW_ALIGN).clamp(1, 144 / ROW_ALIGN) * ROW_ALIGN
 }
 
 /// Quantises `rows` rows of `a` (row-major, `k` wide) into `codes` (row
@@ -531,7 +535,7 @@ fn for_each_tile(
 ) {
     let path = b.path;
     let lda = b.groups * GROUP;
-    let mut tile: Tile = [0; ROW_ALIGN * TILE_STRIDE];
+    let mut tile: Tile = [0; TILE_ROWS * TILE_STRIDE];
     for col0 in (0..b.n).step_by(path.cols()) {
         let panels = b.panels_from(col0);
         for row0 in (0..rows).step_by(path.rows()) {
@@ -827,5 +831,59 @@ mod tests {
         matmul_acc(2, &a, &b, &mut c, 1);
         assert!(c[..4].iter().all(|v| v.is_nan()));
         assert!(c[4..].iter().all(|v| (v - 4.0).abs() < 0.05), "{c:?}");
+    }
+
+    /// Throughput of the int8 paths against the fp32 multiply on the
+    /// encoder's shapes; run with `cargo test --release -p embedrock-local
+    /// --lib -- --ignored --nocapture int8_speed`.
+    #[test]
+    #[ignore = "a timing report, not a check"]
+    fn int8_speed() {
+        use crate::kernels::{MatMul, Strided};
+        use std::time::Instant;
+        let mut rng = Rng(3);
+        for threads in [1, 2] {
+            for (m, k, n) in [
+                (512, 384, 1152),
+                (512, 384, 1536),
+                (512, 1536, 384),
+                (32, 384, 1536),
+            ] {
+                let a = rng.matrix(m * k, 0.1);
+                let w = rng.matrix(k * n, 0.0);
+                let mut c = vec![0f32; m * n];
+                let reps = (2_000_000_000 / (m * k * n)).max(3);
+                let time = |f: &mut dyn FnMut()| {
+                    f();
+                    let t = Instant::now();
+                    for _ in 0..reps {
+                        f();
+                    }
+                    let s = t.elapsed().as_secs_f64() / reps as f64;
+                    (s * 1e3, 2.0 * (m * k * n) as f64 / s / 1e9)
+                };
+                let (ms, gf) = time(&mut || {
+                    MatMul {
+                        m,
+                        n,
+                        k,
+                        lhs: Strided::rows(&a, k),
+                        rhs: Strided::rows(&w, n),
+                        accumulate: true,
+                        threads,
+                    }
+                    .run(&mut c, n)
+                });
+                eprintln!("{threads}t {m}x{k}x{n} fp32 gemm: {ms:.3} ms, {gf:.1} GFLOP/s");
+                for path in Path::ALL.into_iter().filter(|p| p.available()) {
+                    let b = QuantizedB::new(&w, k, n, path).unwrap();
+                    let (ms, gf) = time(&mut || matmul_acc(m, &a, &b, &mut c, threads));
+                    eprintln!(
+                        "{threads}t {m}x{k}x{n} {}: {ms:.3} ms, {gf:.1} GOP/s",
+                        path.name()
+                    );
+                }
+            }
+        }
     }
 }
