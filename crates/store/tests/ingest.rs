@@ -1,7 +1,7 @@
 //! Ingestion with the real local model, real files and a real HTTP server
 //! on loopback: extraction, chunk offsets and sizes, overlap, dedupe,
-//! replacement of changed sources, and every bad source reported with the
-//! collection left as it was.
+//! replacement of changed sources, PDFs (built here, byte by byte), and
+//! every bad source reported with the collection left as it was.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::io::{Read, Write};
@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 
 use embedrock_core::DynEmbedder;
 use embedrock_store::ingest::extract::{extract, Format};
-use embedrock_store::ingest::{content_hash, Limits};
+use embedrock_store::ingest::{content_hash, pdf, Limits};
 use embedrock_store::{
     Filter, IngestOptions, Memory, Outcome, Page, Record, Scope, Source, SourceReport, SqliteStore,
     VectorStore,
@@ -81,6 +81,147 @@ fn long_text(paragraphs: usize) -> String {
         .map(|i| format!("Paragraph {i}. {ESSAY}"))
         .collect::<Vec<_>>()
         .join("\n\n")
+}
+
+/// A PDF assembled from numbered objects (1 is the catalog), with a correct
+/// cross-reference table and `trailer` added to the trailer dictionary.
+fn pdf_file(objects: &[Vec<u8>], trailer: &str) -> Vec<u8> {
+    let mut out = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, body) in objects.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend(format!("{} 0 obj\n", i + 1).as_bytes());
+        out.extend(body);
+        out.extend(b"\nendobj\n");
+    }
+    let xref = out.len();
+    out.extend(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    for o in offsets {
+        out.extend(format!("{o:010} 00000 n \n").as_bytes());
+    }
+    out.extend(
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R {trailer} >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
+    );
+    out
+}
+
+fn pdf_stream(dict: &str, data: &[u8]) -> Vec<u8> {
+    let mut s = format!("<< {dict} /Length {} >>\nstream\n", data.len()).into_bytes();
+    s.extend(data);
+    s.extend(b"\nendstream");
+    s
+}
+
+/// A PDF whose pages hold these lines in Helvetica, one line under another.
+fn text_pdf(pages: &[&[&str]]) -> Vec<u8> {
+    let n = pages.len();
+    // 1 catalog, 2 page tree, 3 font, then a page and its content per page.
+    let kids: Vec<String> = (0..n).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    let mut objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        format!("<< /Type /Pages /Kids [{}] /Count {n} >>", kids.join(" ")).into_bytes(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>"
+            .to_vec(),
+    ];
+    for (i, lines) in pages.iter().enumerate() {
+        objects.push(
+            format!(
+                "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {} 0 R \
+                 /Resources << /Font << /F1 3 0 R >> >> >>",
+                5 + 2 * i
+            )
+            .into_bytes(),
+        );
+        let mut content = b"BT /F1 12 Tf 72 720 Td 16 TL".to_vec();
+        for line in lines.iter() {
+            let escaped = line
+                .replace('\\', "\\\\")
+                .replace('(', "\\(")
+                .replace(')', "\\)");
+            content.extend(format!(" ({escaped}) Tj T*").as_bytes());
+        }
+        content.extend(b" ET");
+        objects.push(pdf_stream("", &content));
+    }
+    pdf_file(&objects, "")
+}
+
+/// A one-page PDF that draws an image and has no text.
+fn image_pdf() -> Vec<u8> {
+    let pixels: Vec<u8> = (0..64u32 * 64).map(|i| (i * 7 % 251) as u8).collect();
+    pdf_file(
+        &[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+              /Resources << /XObject << /Im1 5 0 R >> >> >>"
+                .to_vec(),
+            pdf_stream("", b"q 300 0 0 300 72 400 cm /Im1 Do Q"),
+            pdf_stream(
+                "/Type /XObject /Subtype /Image /Width 64 /Height 64 \
+                 /ColorSpace /DeviceGray /BitsPerComponent 8",
+                &pixels,
+            ),
+        ],
+        "",
+    )
+}
+
+/// A text PDF whose trailer names a standard security handler with a user
+/// password that is not empty.
+fn encrypted_pdf() -> Vec<u8> {
+    let hex = |b: u8| format!("<{}>", format!("{b:02x}").repeat(32));
+    let objects = vec![
+        b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>".to_vec(),
+        pdf_stream("", b"BT /F1 12 Tf 72 720 Td (x) Tj ET"),
+        format!(
+            "<< /Filter /Standard /V 1 /R 2 /Length 40 /P -44 /O {} /U {} >>",
+            hex(0x3c),
+            hex(0x5a)
+        )
+        .into_bytes(),
+    ];
+    let id = format!("<{}>", "ab".repeat(16));
+    pdf_file(&objects, &format!("/Encrypt 5 0 R /ID [{id} {id}]"))
+}
+
+/// A PDF whose page draws a form XObject that draws itself.
+fn form_loop_pdf() -> Vec<u8> {
+    pdf_file(
+        &[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R \
+              /Resources << /XObject << /X1 5 0 R >> >> >>"
+                .to_vec(),
+            pdf_stream("", b"/X1 Do"),
+            pdf_stream(
+                "/Type /XObject /Subtype /Form /BBox [0 0 10 10] \
+                 /Resources << /XObject << /X1 5 0 R >> >>",
+                b"/X1 Do",
+            ),
+        ],
+        "",
+    )
+}
+
+/// A PDF whose page is its own parent.
+fn parent_loop_pdf() -> Vec<u8> {
+    pdf_file(
+        &[
+            b"<< /Type /Catalog /Pages 2 0 R >>".to_vec(),
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>".to_vec(),
+            b"<< /Type /Page /Parent 3 0 R /Contents 4 0 R >>".to_vec(),
+            pdf_stream("", b"BT 72 720 Td (loop) Tj ET"),
+        ],
+        "",
+    )
 }
 
 /// Every stored chunk is its source's extracted text at its offsets, within
@@ -413,6 +554,16 @@ fn serve() -> String {
                     &[b'x', 0, 1, 2, 3],
                 ),
                 "/image" => respond("200 OK", "Content-Type: image/png\r\n", &[0x89, b'P']),
+                "/report" => respond(
+                    "200 OK",
+                    "Content-Type: application/pdf\r\n",
+                    &text_pdf(&[&["Rooibos grows only in the Cederberg mountains."]]),
+                ),
+                "/scan.pdf" => respond(
+                    "200 OK",
+                    "Content-Type: application/octet-stream\r\n",
+                    &image_pdf(),
+                ),
                 _ => respond("404 Not Found", "Content-Type: text/plain\r\n", b"no"),
             }
         }
@@ -533,7 +684,7 @@ async fn bad_files_are_reported_and_the_rest_go_in() {
     let expected = [
         "is a binary file (NUL byte at offset 2)",
         "is not UTF-8 text (invalid byte at offset 3)",
-        "PDF is not supported",
+        "is a damaged or truncated PDF",
         "unsupported file type .exe",
         "has no text to add",
         "larger than the limit of 2000 bytes",
@@ -602,4 +753,192 @@ async fn bad_options_fail_before_any_work() {
         .unwrap_err();
     assert!(err.to_string().contains("user_id"));
     assert!(m.store().collection("docs").await.unwrap().is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdfs_are_read_page_by_page_and_bad_ones_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = memory(&dir);
+    let one = dir.path().join("lighthouse.pdf");
+    std::fs::write(
+        &one,
+        text_pdf(&[&[
+            "The lighthouse keeper polished the brass lamp",
+            "every evening before the ships came in.",
+        ]]),
+    )
+    .unwrap();
+    let pages: &[&[&str]] = &[
+        &[
+            "Chapter one: the harbour.",
+            "Fishing boats (small ones) leave at dawn.",
+        ],
+        &["Chapter two: the market.", "Fish is sold by weight."],
+        &[
+            "Chapter three: the storm.",
+            "Nobody sails when the barometer falls.",
+        ],
+    ];
+    let three = dir.path().join("chapters.pdf");
+    std::fs::write(&three, text_pdf(pages)).unwrap();
+    // No extension: the %PDF- header says what it is.
+    let bare = dir.path().join("scan-0001");
+    std::fs::write(&bare, text_pdf(&[&["Oolong is partly oxidised."]])).unwrap();
+    let reports = ingest(
+        &m,
+        &[
+            Source::path(&one),
+            Source::path(&three),
+            Source::path(&bare),
+        ],
+        &IngestOptions::default(),
+    )
+    .await;
+    for r in &reports {
+        assert_eq!(added(r).len(), 1, "{r:?}");
+    }
+    let all = records(&m).await;
+    let chapters = all
+        .iter()
+        .find(|r| r.origin.as_ref().unwrap().source.ends_with("chapters.pdf"))
+        .unwrap();
+    let expected = "Chapter one: the harbour.\nFishing boats (small ones) leave at dawn.\n\n\
+                    Chapter two: the market.\nFish is sold by weight.\n\n\
+                    Chapter three: the storm.\nNobody sails when the barometer falls.";
+    assert_eq!(chapters.text, expected);
+    let extracted = pdf::text("x", &std::fs::read(&three).unwrap()).unwrap();
+    check_chunks(std::slice::from_ref(chapters), &extracted, 256);
+    assert!(all.iter().any(|r| r.text == "Oolong is partly oxidised."));
+    let hits = m
+        .search(
+            "docs",
+            "who looks after the lamp in the lighthouse",
+            &Scope::user("alice"),
+            Filter::All,
+            1,
+            None,
+        )
+        .await
+        .unwrap();
+    assert!(
+        hits[0]
+            .record
+            .origin
+            .as_ref()
+            .unwrap()
+            .source
+            .ends_with("lighthouse.pdf"),
+        "{:?}",
+        hits[0].record
+    );
+    // The same PDF again is already present.
+    let again = ingest(&m, &[Source::path(&one)], &IngestOptions::default()).await;
+    assert_eq!(again[0].outcome, Outcome::Duplicate { chunks: 1 });
+
+    // Broken, encrypted and image-only PDFs: clear errors naming the file,
+    // nothing stored.
+    let before = records(&m).await;
+    let full = text_pdf(pages);
+    let bad: [(&str, Vec<u8>, &str); 7] = [
+        (
+            "forms.pdf",
+            form_loop_pdf(),
+            "page 1 cannot be read: form XObjects are drawn inside each other more than 32 deep",
+        ),
+        (
+            "tree.pdf",
+            parent_loop_pdf(),
+            "page 1 cannot be read: its page tree has a loop",
+        ),
+        (
+            "truncated.pdf",
+            full[..full.len() / 2].to_vec(),
+            "is a damaged or truncated PDF",
+        ),
+        (
+            "garbage.pdf",
+            b"%PDF-1.7\n\x00\x01 obj << endobj".to_vec(),
+            "is a damaged or truncated PDF",
+        ),
+        (
+            "locked.pdf",
+            encrypted_pdf(),
+            "is an encrypted PDF that needs a password",
+        ),
+        (
+            "scanned.pdf",
+            image_pdf(),
+            "no text layer (scanned pages or images only); OCR is not supported",
+        ),
+        ("notes.pdf", b"just some text".to_vec(), "is not a PDF"),
+    ];
+    let mut sources = Vec::new();
+    for (name, bytes, _) in &bad {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        sources.push(Source::path(path));
+    }
+    let reports = ingest(&m, &sources, &IngestOptions::default()).await;
+    for ((name, _, expected), report) in bad.iter().zip(&reports) {
+        let e = error(report);
+        assert!(e.contains(expected), "{name}: {e}");
+        assert!(
+            e.contains(&dir.path().join(name).display().to_string()),
+            "{e}"
+        );
+    }
+    assert_eq!(
+        records(&m).await,
+        before,
+        "bad PDFs leave the collection as it was"
+    );
+
+    // The byte limit holds for PDFs too, before they are read.
+    let tight = IngestOptions {
+        limits: Limits {
+            max_file_bytes: 100,
+            ..Limits::default()
+        },
+        ..IngestOptions::default()
+    };
+    let reports = ingest(&m, &[Source::path(&three)], &tight).await;
+    assert!(error(&reports[0]).contains("larger than the limit of 100 bytes"));
+
+    // A directory takes its PDFs by default.
+    let sub = dir.path().join("library");
+    std::fs::create_dir(&sub).unwrap();
+    std::fs::copy(&one, sub.join("a.pdf")).unwrap();
+    let reports = ingest(&m, &[Source::path(&sub)], &IngestOptions::default()).await;
+    assert_eq!(reports[0].outcome, Outcome::Duplicate { chunks: 1 });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pdf_urls_are_ingested() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = memory(&dir);
+    let base = serve();
+    let reports = ingest(
+        &m,
+        &[
+            Source::Url(format!("{base}/report")),
+            Source::Url(format!("{base}/scan.pdf")),
+        ],
+        &IngestOptions::default(),
+    )
+    .await;
+    assert_eq!(added(&reports[0]).len(), 1);
+    let recs = records(&m).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(
+        recs[0].text,
+        "Rooibos grows only in the Cederberg mountains."
+    );
+    assert_eq!(
+        recs[0].origin.as_ref().unwrap().source,
+        format!("{base}/report")
+    );
+    // Served as application/octet-stream, read as a PDF by its header.
+    let e = error(&reports[1]);
+    assert!(e.contains(&format!("{base}/scan.pdf")), "{e}");
+    assert!(e.contains("OCR is not supported"), "{e}");
 }

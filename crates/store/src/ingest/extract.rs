@@ -1,6 +1,7 @@
 //! From a source's bytes to the text that is chunked and embedded: binary
 //! content refused, Markdown markup stripped lightly, HTML reduced to its
-//! visible text with headings and paragraphs kept apart.
+//! visible text with headings and paragraphs kept apart, PDF read for its
+//! text layer ([`super::pdf`]).
 
 use ego_tree::iter::Edge;
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
@@ -17,6 +18,8 @@ pub enum Format {
     Markdown,
     /// HTML: the visible text, scripts and styles left out.
     Html,
+    /// PDF: the text layer of its pages, in order, apart by a blank line.
+    Pdf,
 }
 
 /// File extensions read as plain text.
@@ -27,11 +30,12 @@ const MARKDOWN_EXTENSIONS: &[&str] = &["md", "markdown", "mdown", "mkd"];
 const HTML_EXTENSIONS: &[&str] = &["html", "htm", "xhtml"];
 
 /// The extensions a directory takes when no glob is given.
-pub const DEFAULT_GLOB: &str = "**/*.{txt,text,md,markdown,html,htm,xhtml}";
+pub const DEFAULT_GLOB: &str = "**/*.{txt,text,md,markdown,html,htm,xhtml,pdf}";
 
 impl Format {
     /// The format a file name's extension names; a file without one is plain
-    /// text. PDF and other types are refused with an error naming the file.
+    /// text (or PDF, when its bytes say so: see [`Format::sniff`]). Other
+    /// types are refused with an error naming the file.
     pub fn from_extension(label: &str, extension: Option<&str>) -> Result<Format> {
         let Some(ext) = extension.map(str::to_ascii_lowercase) else {
             return Ok(Format::Text);
@@ -43,12 +47,10 @@ impl Format {
         } else if HTML_EXTENSIONS.contains(&ext.as_str()) {
             Ok(Format::Html)
         } else if ext == "pdf" {
-            Err(Error::InvalidInput(format!(
-                "{label}: PDF is not supported (supported: text, Markdown, HTML)"
-            )))
+            Ok(Format::Pdf)
         } else {
             Err(Error::InvalidInput(format!(
-                "{label}: unsupported file type .{ext} (supported: {}, {}, {})",
+                "{label}: unsupported file type .{ext} (supported: {}, {}, {}, pdf)",
                 TEXT_EXTENSIONS.join(" "),
                 MARKDOWN_EXTENSIONS.join(" "),
                 HTML_EXTENSIONS.join(" ")
@@ -56,9 +58,10 @@ impl Format {
         }
     }
 
-    /// The format an HTTP `Content-Type` names; without one, the URL path's
-    /// extension decides. A charset other than UTF-8 (or its ASCII subset)
-    /// is refused.
+    /// The format an HTTP `Content-Type` names; without one, or with
+    /// `application/octet-stream`, the URL path's extension decides (and the
+    /// body's first bytes, see [`Format::sniff`]). A charset other than UTF-8
+    /// (or its ASCII subset) is refused.
     pub fn from_content_type(
         label: &str,
         content_type: Option<&str>,
@@ -86,13 +89,34 @@ impl Format {
                 Ok(Format::Markdown) => Format::Markdown,
                 _ => Format::Text,
             }),
-            "application/pdf" => Err(Error::InvalidInput(format!(
-                "{label}: PDF is not supported (supported: text, Markdown, HTML)"
-            ))),
+            "application/pdf" | "application/x-pdf" => Ok(Format::Pdf),
+            "application/octet-stream" => {
+                Format::from_extension(label, path_ext).or(Ok(Format::Text))
+            }
             other => Err(Error::InvalidInput(format!(
-                "{label}: unsupported content type {other} (supported: text/plain, text/markdown, text/html)"
+                "{label}: unsupported content type {other} (supported: text/plain, text/markdown, text/html, application/pdf)"
             ))),
         }
+    }
+
+    /// The format once the bytes are known: bytes that begin with `%PDF-`
+    /// are a PDF when nothing more specific than plain text was named (a
+    /// file without an extension, `text/plain`, `application/octet-stream`).
+    pub fn sniff(self, bytes: &[u8]) -> Format {
+        if self == Format::Text && super::pdf::is_pdf(bytes) {
+            Format::Pdf
+        } else {
+            self
+        }
+    }
+}
+
+/// The text of a source's bytes in `format`: a PDF's text layer, or the
+/// bytes decoded as UTF-8 and extracted. Errors name `label`.
+pub fn extract_bytes(label: &str, format: Format, bytes: &[u8]) -> Result<String> {
+    match format.sniff(bytes) {
+        Format::Pdf => super::pdf::text(label, bytes),
+        other => Ok(extract(other, decode(label, bytes)?)),
     }
 }
 
@@ -113,10 +137,11 @@ pub fn decode<'a>(label: &str, bytes: &'a [u8]) -> Result<&'a str> {
     })
 }
 
-/// The text of `source` in `format`.
+/// The text of `source` in `format`. A PDF is bytes, not text: read it with
+/// [`extract_bytes`]; given here, its text is taken as plain text.
 pub fn extract(format: Format, source: &str) -> String {
     match format {
-        Format::Text => source.replace("\r\n", "\n"),
+        Format::Text | Format::Pdf => source.replace("\r\n", "\n"),
         Format::Markdown => markdown(source),
         Format::Html => html(source),
     }
@@ -367,8 +392,17 @@ mod tests {
             Format::Markdown
         );
         assert_eq!(Format::from_extension("x", None).unwrap(), Format::Text);
-        let err = Format::from_extension("doc.pdf", Some("pdf")).unwrap_err();
-        assert!(err.to_string().contains("doc.pdf: PDF is not supported"));
+        assert_eq!(
+            Format::from_extension("doc.pdf", Some("PDF")).unwrap(),
+            Format::Pdf
+        );
+        let pdf = Format::from_content_type("u", Some("application/pdf"), None);
+        assert_eq!(pdf.unwrap(), Format::Pdf);
+        let any = Format::from_content_type("u", Some("application/octet-stream"), Some("pdf"));
+        assert_eq!(any.unwrap(), Format::Pdf);
+        assert_eq!(Format::Text.sniff(b"%PDF-1.7\n"), Format::Pdf);
+        assert_eq!(Format::Html.sniff(b"%PDF-1.7\n"), Format::Html);
+        assert_eq!(Format::Text.sniff(b"%PD"), Format::Text);
         assert!(Format::from_extension("a.exe", Some("exe")).is_err());
         let html = Format::from_content_type("u", Some("text/html; charset=UTF-8"), None);
         assert_eq!(html.unwrap(), Format::Html);

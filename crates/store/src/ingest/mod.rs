@@ -5,7 +5,8 @@
 //! ([`extract`]), cut into token-bounded chunks with overlap ([`chunk`]),
 //! and each chunk stored with an [`Origin`](crate::Origin): the source, the
 //! chunk's index, its byte offsets in the extracted text and the sha256 of
-//! that text.
+//! that text. Reading and extraction (PDF parsing included) run on
+//! tokio's blocking pool, never on the async runtime's workers.
 //!
 //! The same content is not stored twice: a source whose extracted text has
 //! the hash of records already in the collection, under the same scope and
@@ -17,6 +18,7 @@
 
 pub mod chunk;
 pub mod extract;
+pub mod pdf;
 pub mod source;
 
 use std::sync::Arc;

@@ -12,15 +12,15 @@ use std::time::Duration;
 use embedrock_core::util::redact_url;
 use globset::{Glob, GlobMatcher};
 
-use super::extract::{decode, extract, Format, DEFAULT_GLOB};
+use super::extract::{extract_bytes, Format, DEFAULT_GLOB};
 use crate::{Error, Result};
 
 /// Something to ingest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
     /// A file, or a directory walked recursively for the files `glob`
-    /// matches (relative to the directory; by default every text, Markdown
-    /// and HTML file).
+    /// matches (relative to the directory; by default every text, Markdown,
+    /// HTML and PDF file).
     Path {
         /// The file or directory.
         path: PathBuf,
@@ -219,7 +219,7 @@ pub(crate) fn load_file(path: &Path, limits: &Limits) -> Result<String> {
     if bytes.len() as u64 > limits.max_file_bytes {
         return Err(too_large(&label, limits.max_file_bytes));
     }
-    Ok(extract(format, decode(&label, &bytes)?))
+    extract_bytes(&label, format, &bytes)
 }
 
 fn too_large(label: &str, max: u64) -> Error {
@@ -271,7 +271,7 @@ pub(crate) fn fetch_url(url: &str, limits: &Limits) -> Result<String> {
             ureq::Error::BodyExceedsLimit(_) => too_large(&label, limits.max_file_bytes),
             other => failed(other.to_string()),
         })?;
-    Ok(extract(format, decode(&label, &bytes)?))
+    extract_bytes(&label, format, &bytes)
 }
 
 /// The extension of a URL's last path segment.
