@@ -23,7 +23,10 @@ fn successes(s: &Server) -> u64 {
 }
 
 fn run(args: &[&str], endpoint_in_env: bool) -> Output {
-    let s = server();
+    run_on(server(), args, endpoint_in_env)
+}
+
+fn run_on(s: &Server, args: &[&str], endpoint_in_env: bool) -> Output {
     let mut cmd = common::command(args);
     if endpoint_in_env {
         cmd.env("AWS_ENDPOINT_URL_BEDROCK_RUNTIME", &s.url);
@@ -49,7 +52,10 @@ fn lines(p: &Path) -> Vec<serde_json::Value> {
 
 #[test]
 fn embed_resumes_and_the_cache_pays_once() {
-    let s = server();
+    // Its own server: this test counts the requests the server was paid
+    // for, and the other tests of this binary run at the same time.
+    let s = &common::start(0.2, 11);
+    let run = |args: &[&str], endpoint_in_env: bool| run_on(s, args, endpoint_in_env);
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("corpus.jsonl");
     let body: String = (0..120)
