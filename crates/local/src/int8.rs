@@ -6,27 +6,30 @@
 //!
 //! * **Weights**: symmetric, per output column `j`: `scale_j = max|w_·j| / 127`,
 //!   `q = round(w / scale_j)` in `-127..=127`.
-//! * **Activations**: asymmetric, per row (per token), computed at run time,
-//!   to **7 bits**: the row's range `[min(x, 0), max(x, 0)]` is mapped onto
-//!   `0..=127` with `scale = range / 127` and a zero point `z = round(-min /
-//!   scale)`, so `x ≈ scale · (u - z)`.
+//! * **Activations**: asymmetric, per row (per token), computed at run time:
+//!   the row's range `[min(x, 0), max(x, 0)]` is mapped onto `0..=254` with
+//!   `scale = range / 254` and a zero point `z = round(-min / scale)`, so
+//!   `x ≈ scale · (u - z)`.
 //!
 //! Products are summed in `i32`: `acc = Σ_k u_k · q_kj`, exact. The result is
 //! `scale_row · scale_j · (acc - z · Σ_k q_kj)`, where the column sums
 //! `Σ_k q_kj` are computed at load time; bias and residual are added in `f32`
 //! by the caller.
 //!
-//! Why 7 bits and not 8: the AVX2 kernel multiplies with `vpmaddubsw`
+//! Why 255 levels and not 256: the AVX2 kernel multiplies with `vpmaddubsw`
 //! (unsigned byte × signed byte, adjacent pairs summed into a *saturating*
-//! `i16`). With activations up to 127 and weights within ±127 a pair sums to
-//! at most `2 · 127 · 127 = 32258 < 32767`, so nothing saturates and the
-//! integer result is exact; with 8-bit activations (up to 255) it would
-//! saturate. The cost is half the activation resolution: a row's rounding
-//! step is `range / 127` instead of `range / 255`. Being asymmetric wins part
-//! of it back, since the levels cover only the row's own range (after GELU,
-//! for example, inputs are nearly all positive). Every path (scalar, AVX2,
-//! AVX-512 VNNI) uses the same 7-bit scheme, so they give bit-identical
-//! results and a model's vectors do not depend on the CPU it runs on.
+//! `i16`), and `u · q` pairs of up to `2 · 254 · 127` would saturate. It
+//! therefore multiplies `s = u - 127` (in `-127..=127`) instead: with `|q|`
+//! as the unsigned operand and `s` carrying `q`'s sign (`vpsignb`), a pair
+//! sums to at most `2 · 127 · 127 = 32258 < 32767`, so nothing saturates,
+//! and `Σ u · q = Σ s · q + 127 · Σ q` is recovered exactly with the column
+//! sums. `s = 128` would not fit a signed byte, hence the 255th level is the
+//! last. (An earlier 7-bit scheme, `0..=127` multiplied directly, lost about
+//! 1% of cosine on the output layer of the feed-forward block, whose inputs
+//! after GELU are nearly all small with a few large values.) Every path
+//! (scalar, AVX2, AVX-512 VNNI) computes the same exact integer sums, so
+//! they give bit-identical results and a model's vectors do not depend on
+//! the CPU it runs on.
 //!
 //! # Layout
 //!
@@ -44,8 +47,8 @@
 //! quantises its own rows, then for each column tile walks its rows in
 //! strips of a path-specific height, so one panel's weights (`k × 16` bytes)
 //! stay in L1 while the strips pass over them. A tile's `i32` accumulators
-//! live in registers for the whole of k (no overflow: `2 · k · 127 · 127`
-//! stays below `2^31` for k up to 66 000), and are rescaled once at the end.
+//! live in registers for the whole of k (no overflow: `2 · k · 254 · 127`
+//! stays below `2^31` for k up to 33 000), and are rescaled once at the end.
 
 use rayon::prelude::*;
 
@@ -62,19 +65,22 @@ const ROW_ALIGN: usize = 24;
 const TILE_ROWS: usize = 8;
 /// Row stride of a tile's accumulators, in `i32`.
 const TILE_STRIDE: usize = 32;
-/// Largest activation code: 7 bits (see the module documentation).
-const ACT_MAX: f32 = 127.0;
+/// Largest activation code: 255 levels (see the module documentation).
+const ACT_MAX: f32 = 254.0;
+/// The offset the AVX2 kernel subtracts from each code to make it a signed
+/// byte.
+const ACT_OFFSET: i32 = 127;
 /// The largest k whose sums cannot overflow `i32`: the raw sum and the
-/// zero-point term are each within `k · 127 · 127`, their difference within
+/// zero-point term are each within `k · 254 · 127`, their difference within
 /// twice that.
-const MAX_K: usize = (i32::MAX as usize) / (2 * 127 * 127);
+const MAX_K: usize = (i32::MAX as usize) / (2 * 254 * 127);
 
 /// A kernel path: which instructions multiply the integers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Path {
     /// Plain Rust; the reference and the fallback.
     Scalar,
-    /// `vpmaddubsw` + `vpmaddwd` on 256-bit vectors (AVX2).
+    /// `vpsignb` + `vpmaddubsw` + `vpmaddwd` on 256-bit vectors (AVX2).
     Avx2,
     /// `vpdpbusd` on 512-bit vectors (AVX-512F/BW + AVX-512 VNNI).
     Avx512Vnni,
@@ -177,7 +183,7 @@ impl QuantizedB {
     /// before its row is quantised, which leaves the product unchanged but
     /// evens out the channels: a few inputs much larger than the rest (as
     /// BERT's LayerNorm outputs have) would otherwise take most of a row's
-    /// 127 levels and leave the other inputs a handful each.
+    /// 255 levels and leave the other inputs a handful each.
     pub(crate) fn smoothed(
         b: &[f32],
         k: usize,
@@ -357,19 +363,29 @@ type Tile = [i32; TILE_ROWS * TILE_STRIDE];
 /// Computes one tile: `path.rows()` rows of quantised activations starting at
 /// `a[0]` (row stride `lda`, `groups * 4` bytes each) times `path.cols()`
 /// columns of packed panels starting at `b[0]`, into `tile` (raw `i32` sums,
-/// zero point not yet subtracted).
-fn run_tile(path: Path, groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
+/// zero point not yet subtracted). `sums` are the columns' weight sums from
+/// the tile's first column on.
+fn run_tile(
+    path: Path,
+    groups: usize,
+    a: &[u8],
+    lda: usize,
+    b: &[i8],
+    sums: &[i32],
+    tile: &mut Tile,
+) {
     let rows = path.rows();
     let panel_len = groups * PANEL * GROUP;
     assert!(lda >= groups * GROUP && a.len() >= (rows - 1) * lda + groups * GROUP);
     assert!(b.len() >= path.cols() / PANEL * panel_len);
+    assert!(sums.len() >= path.cols());
     match path {
         Path::Scalar => tile_scalar(groups, a, lda, b, tile),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a matrix is packed for a path only when the CPU has it
         // (`QuantizedB::new` checks), and the asserts above bound every read
         // of `a` and `b`; `tile` holds every row and column written.
-        Path::Avx2 => unsafe { tile_avx2(groups, a.as_ptr(), lda, b.as_ptr(), tile) },
+        Path::Avx2 => unsafe { tile_avx2(groups, a.as_ptr(), lda, b.as_ptr(), sums, tile) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above.
         Path::Avx512Vnni => unsafe {
@@ -402,15 +418,25 @@ fn tile_scalar(groups: usize, a: &[u8], lda: usize, b: &[i8], tile: &mut Tile) {
 }
 
 /// 6 rows × 16 columns: per group of 4 k values, two 256-bit loads of the
-/// panel, and per row one 32-bit broadcast of its 4 activation bytes,
-/// `vpmaddubsw` (u8 × i8, pairs summed to `i16`, exact: see the module
-/// documentation), then `vpmaddwd` with ones (pairs of `i16` summed to `i32`).
+/// panel and their absolute values, and per row one 32-bit broadcast of its 4
+/// activation codes less 127 (`s`, signed bytes), `vpsignb` giving `s` the
+/// weights' signs, `vpmaddubsw` of `|q|` with that (pairs summed to `i16`,
+/// exact: see the module documentation), then `vpmaddwd` with ones (pairs of
+/// `i16` summed to `i32`). The tile holds `Σ s · q + 127 · Σ q = Σ u · q`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn tile_avx2(groups: usize, a: *const u8, lda: usize, b: *const i8, tile: &mut Tile) {
+unsafe fn tile_avx2(
+    groups: usize,
+    a: *const u8,
+    lda: usize,
+    b: *const i8,
+    sums: &[i32],
+    tile: &mut Tile,
+) {
     use std::arch::x86_64::*;
     const ROWS: usize = 6;
     let ones = _mm256_set1_epi16(1);
+    let offset = _mm256_set1_epi8(ACT_OFFSET as i8);
     let mut acc = [_mm256_setzero_si256(); 2 * ROWS];
     for g in 0..groups {
         // SAFETY: group g < groups of the panel, 64 bytes each (checked by
@@ -422,23 +448,36 @@ unsafe fn tile_avx2(groups: usize, a: *const u8, lda: usize, b: *const i8, tile:
                 _mm256_loadu_si256(p.add(32).cast()),
             )
         };
+        let (m0, m1) = (_mm256_abs_epi8(w0), _mm256_abs_epi8(w1));
         for i in 0..ROWS {
             // SAFETY: row i < ROWS and bytes 4g..4g+4 lie within each row
             // (checked by `run_tile`); the read may be unaligned.
             let x = unsafe { a.add(i * lda + g * GROUP).cast::<i32>().read_unaligned() };
-            let av = _mm256_set1_epi32(x);
-            let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, w0), ones);
-            let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(av, w1), ones);
+            // Codes 0..=254 less 127: -127..=127, a signed byte each.
+            let sv = _mm256_sub_epi8(_mm256_set1_epi32(x), offset);
+            let p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(m0, _mm256_sign_epi8(sv, w0)), ones);
+            let p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(m1, _mm256_sign_epi8(sv, w1)), ones);
             acc[2 * i] = _mm256_add_epi32(acc[2 * i], p0);
             acc[2 * i + 1] = _mm256_add_epi32(acc[2 * i + 1], p1);
         }
     }
+    // SAFETY: `sums` holds at least 16 values (checked by `run_tile`).
+    let (c0, c1) = unsafe {
+        let k = _mm256_set1_epi32(ACT_OFFSET);
+        (
+            _mm256_mullo_epi32(_mm256_loadu_si256(sums.as_ptr().cast()), k),
+            _mm256_mullo_epi32(_mm256_loadu_si256(sums.as_ptr().add(8).cast()), k),
+        )
+    };
     for i in 0..ROWS {
         let row = &mut tile[i * TILE_STRIDE..i * TILE_STRIDE + PANEL];
         // SAFETY: `row` holds 16 i32, the two 8-lane stores.
         unsafe {
-            _mm256_storeu_si256(row.as_mut_ptr().cast(), acc[2 * i]);
-            _mm256_storeu_si256(row.as_mut_ptr().add(8).cast(), acc[2 * i + 1]);
+            _mm256_storeu_si256(row.as_mut_ptr().cast(), _mm256_add_epi32(acc[2 * i], c0));
+            _mm256_storeu_si256(
+                row.as_mut_ptr().add(8).cast(),
+                _mm256_add_epi32(acc[2 * i + 1], c1),
+            );
         }
     }
 }
@@ -539,7 +578,16 @@ fn for_each_tile(
     for col0 in (0..b.n).step_by(path.cols()) {
         let panels = b.panels_from(col0);
         for row0 in (0..rows).step_by(path.rows()) {
-            run_tile(path, b.groups, &codes[row0 * lda..], lda, panels, &mut tile);
+            let sums = &b.col_sums[col0..];
+            run_tile(
+                path,
+                b.groups,
+                &codes[row0 * lda..],
+                lda,
+                panels,
+                sums,
+                &mut tile,
+            );
             sink(row0, col0, &tile);
         }
     }
@@ -684,11 +732,12 @@ mod tests {
             // Extreme codes: the largest pair sums must not saturate.
             let mut extreme = codes.clone();
             for (r, row) in extreme.chunks_exact_mut(lda).enumerate() {
-                row[..k].fill(if r % 2 == 0 { 127 } else { 0 });
+                row[..k].fill(if r % 2 == 0 { 254 } else { 0 });
             }
             let extreme_want = sums(&reference, &extreme, m);
-            // Weights of ±1 quantise to ±127 everywhere: with codes of 127,
-            // every pair sums to ±2·127·127, the most an i16 must hold.
+            // Weights of ±1 quantise to ±127 everywhere: with codes of 254
+            // (and of 0, which the AVX2 kernel turns into -127), every pair
+            // sums to ±2·127·127, the most an i16 must hold.
             let signs: Vec<f32> = w
                 .iter()
                 .map(|v| if *v < 0.0 { -1.0 } else { 1.0 })
@@ -769,10 +818,10 @@ mod tests {
             let x = rng.matrix(len, offset);
             let mut codes = vec![0xffu8; len + 3];
             let q = quantize_row(&x, &mut codes);
-            assert!((0..=127).contains(&q.zero));
+            assert!((0..=254).contains(&q.zero));
             assert!(codes[len..].iter().all(|&c| c == 0), "padding zeroed");
             for (v, &u) in x.iter().zip(&codes) {
-                assert!(u <= 127);
+                assert!(u <= 254);
                 let back = q.scale * (i32::from(u) - q.zero) as f32;
                 assert!((back - v).abs() <= q.scale * 0.5001, "{v} -> {u} -> {back}");
             }
