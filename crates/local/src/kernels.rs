@@ -237,7 +237,7 @@ pub(crate) fn exp(x: f32) -> f32 {
     p = p * r + 1.666_666_5e-1;
     p = p * r + 5.000_000_1e-1;
     let e = p * r * r + r + 1.0;
-    e * f32::from_bits(((ni + 127) as u32) << 23)
+    e * f32::from_bits((ni.wrapping_add(127) as u32) << 23)
 }
 
 #[inline(always)]
@@ -262,10 +262,23 @@ fn max_lanes(x: &[f32]) -> f32 {
 fn softmax_rows_generic(x: &mut [f32], width: usize, scale: f32) {
     for row in x.chunks_exact_mut(width) {
         let max = max_lanes(row);
-        for v in row.iter_mut() {
-            *v = exp((*v - max) * scale);
+        // Exponentials and their sum in one pass, in independent lanes, so
+        // the loop vectorises (a plain loop over `exp` stays scalar).
+        let mut acc = [0f32; LANES];
+        let mut chunks = row.chunks_exact_mut(LANES);
+        for c in &mut chunks {
+            for i in 0..LANES {
+                let e = exp((c[i] - max) * scale);
+                c[i] = e;
+                acc[i] += e;
+            }
         }
-        let inv = 1.0 / sum_lanes(row);
+        let mut sum = 0f32;
+        for v in chunks.into_remainder() {
+            *v = exp((*v - max) * scale);
+            sum += *v;
+        }
+        let inv = 1.0 / (acc.iter().sum::<f32>() + sum);
         for v in row.iter_mut() {
             *v *= inv;
         }
