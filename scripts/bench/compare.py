@@ -13,20 +13,31 @@ def main() -> None:
     for path in sys.argv[1:]:
         with open(path) as f:
             rows.extend(json.load(f))
-    ours = {r["set"]: r for r in rows if r["engine"].startswith("embedrock")}
-    print("| engine | set | texts | wall s | CPU s | texts/s | texts/CPU-s | embedrock ratio (texts/s) | embedrock ratio (texts/CPU-s) |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
+    ours = [r for r in rows if r["engine"].startswith("embedrock")]
+    peers = [r for r in rows if not r["engine"].startswith("embedrock")]
+    print("| engine | set | texts | wall s | CPU s | texts/s | texts/CPU-s |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     for r in sorted(rows, key=lambda r: (r["set"], not r["engine"].startswith("embedrock"), r["engine"])):
-        o = ours.get(r["set"])
-        if o and not r["engine"].startswith("embedrock"):
-            ratio = f"{o['texts_per_s'] / r['texts_per_s']:.2f}x"
-            ratio_cpu = f"{o['texts_per_cpu_s'] / r['texts_per_cpu_s']:.2f}x"
-        else:
-            ratio = ratio_cpu = "-"
         print(
             f"| {r['engine']} | {r['set']} | {r['texts']} | {r['wall_s']:.2f} | {r['cpu_s']:.2f} "
-            f"| {r['texts_per_s']:.1f} | {r['texts_per_cpu_s']:.1f} | {ratio} | {ratio_cpu} |"
+            f"| {r['texts_per_s']:.1f} | {r['texts_per_cpu_s']:.1f} |"
         )
+    # One ratio table per embedrock engine (one per precision): its texts per
+    # CPU-second over each alternative's, on the same set.
+    for o in sorted({r["engine"] for r in ours}):
+        print()
+        print(f"{o}, texts/CPU-s as a ratio of each alternative's (texts/s in brackets):")
+        print()
+        print("| alternative | set | ratio per CPU-s | ratio per s |")
+        print("|---|---|---:|---:|")
+        for p in sorted(peers + [r for r in ours if r["engine"] != o], key=lambda r: (r["set"], r["engine"])):
+            mine = next((r for r in ours if r["engine"] == o and r["set"] == p["set"]), None)
+            if mine is None:
+                continue
+            print(
+                f"| {p['engine']} | {p['set']} | {mine['texts_per_cpu_s'] / p['texts_per_cpu_s']:.2f}x "
+                f"| ({mine['texts_per_s'] / p['texts_per_s']:.2f}x) |"
+            )
 
 
 if __name__ == "__main__":

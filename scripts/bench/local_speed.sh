@@ -5,7 +5,8 @@
 #   scripts/bench/local_speed.sh [PYTHON_WITH_SENTENCE_TRANSFORMERS]
 #
 # Environment: DATA (text sets, default bench-data), OUT (results directory,
-# default bench-results/<date>), THREADS (default 2), BATCH (default 32).
+# default bench-results/<date>), THREADS (default 2), BATCH (default 32),
+# PRECISIONS (embedrock's, comma-separated; default fp32,int8).
 # Not run in CI: the Python side needs torch, which CI does not install.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -15,6 +16,7 @@ DATA=${DATA:-bench-data}
 OUT=${OUT:-bench-results/$(date -u +%Y-%m-%d)-$(hostname)}
 THREADS=${THREADS:-2}
 BATCH=${BATCH:-32}
+PRECISIONS=${PRECISIONS:-fp32,int8}
 mkdir -p "$OUT"
 
 if [[ ! -s "$DATA/short.txt" || ! -s "$DATA/passages.txt" ]]; then
@@ -22,16 +24,17 @@ if [[ ! -s "$DATA/short.txt" || ! -s "$DATA/passages.txt" ]]; then
 fi
 
 cargo build --release --quiet -p embedrock
-BIN=target/release/embedrock
+BIN=${CARGO_TARGET_DIR:-target}/release/embedrock
 MODEL_DIR=$("$BIN" --quiet models pull all-minilm-l6-v2 | sed -E 's/.*: (.*)$/\1/')
 
 {
   echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
   echo "date: $(date -u +%FT%TZ)"
-  echo "threads: $THREADS, batch: $BATCH"
+  echo "cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_int8|amx_tile)$' | tr '\n' ' ')"
+  echo "threads: $THREADS, batch: $BATCH, embedrock precisions: $PRECISIONS"
 } | tee "$OUT/machine.txt"
 
-"$BIN" --quiet bench speed --data "$DATA" --threads "$THREADS" --batch-size "$BATCH" --json "$OUT/embedrock.json"
+"$BIN" --quiet bench speed --data "$DATA" --threads "$THREADS" --batch-size "$BATCH" --precision "$PRECISIONS" --json "$OUT/embedrock.json"
 
 if [[ -n "$PY_REF" ]] && "$PY_REF" -c "import sentence_transformers, onnxruntime" 2>/dev/null; then
   "$PY_REF" scripts/bench/python_baseline.py --model-dir "$MODEL_DIR" --data "$DATA" --json "$OUT/python.json"

@@ -170,6 +170,25 @@ def test_local_errors_are_python_exceptions(local):
     assert "no-such-model-anywhere" in str(e.value) and e.value.code == "UnknownModel"
 
 
+def test_int8_precision_matches_the_cli_and_stays_close_to_fp32(local, tmp_path):
+    fast = embedrock.Embedder(precision="int8")
+    got = fast.embed(TEXTS)
+    assert got.dtype == np.float32 and got.shape == (len(TEXTS), 384)
+    want = cli_vectors(tmp_path, TEXTS, "--precision", "int8")
+    assert np.abs(got - want).max() <= 1e-6
+    exact = local.embed(TEXTS)
+    cosines = (got * exact).sum(axis=1)
+    assert cosines.min() > 0.98, cosines
+    assert np.abs(got - exact).max() > 0, "int8 runs another arithmetic"
+    with pytest.raises(embedrock.ValidationError, match="int4"):
+        embedrock.Embedder(precision="int4")
+    with pytest.raises(embedrock.ValidationError, match="bf16") as e:
+        embedrock.Embedder(precision="bf16")
+    assert e.value.code == "UnsupportedPrecision"
+    with pytest.raises(embedrock.ValidationError, match="applies to local models"):
+        embedrock.Embedder(TITAN, endpoint_url="http://127.0.0.1:9", region="us-east-1", precision="int8")
+
+
 def test_bedrock_vectors_through_the_server_equal_the_cli(signed, tmp_path):
     e = titan(signed.url)
     assert e.is_bedrock and e.model_id == TITAN

@@ -47,6 +47,10 @@ pub struct SpeedArgs {
     /// Timed passes over each set, 1 to 1000; the best is reported.
     #[arg(long, default_value_t = 1, value_parser = crate::ranged::<1, 1000>)]
     repeat: usize,
+    /// Precisions to time, comma-separated (fp32, int8, bf16), one row per
+    /// precision and set. Default: $EMBEDROCK_PRECISION, else fp32.
+    #[arg(long, value_delimiter = ',', value_parser = crate::open::parse_precision)]
+    precision: Vec<embedrock_local::Precision>,
     /// Also write the results as JSON here.
     #[arg(long)]
     json: Option<PathBuf>,
@@ -104,31 +108,71 @@ fn read_set(dir: &Path, name: &str) -> Result<Vec<String>> {
 }
 
 fn speed(args: SpeedArgs, quiet: bool) -> Result<()> {
-    let settings = crate::open::OpenSettings {
-        batch_size: args.batch_size,
-        threads: args.threads,
-        bedrock: Default::default(),
-        quiet,
+    let precisions = if args.precision.is_empty() {
+        vec![None]
+    } else {
+        args.precision.iter().copied().map(Some).collect()
     };
-    let model = crate::open::open_local(&args.model, &settings)?;
+    let sets = ["short", "passages"]
+        .into_iter()
+        .map(|set| Ok((set, read_set(&args.data, set)?)))
+        .collect::<Result<Vec<_>>>()?;
     let mut rows = Vec::new();
-    for set in ["short", "passages"] {
-        let texts = read_set(&args.data, set)?;
+    for precision in precisions {
+        let settings = crate::open::OpenSettings {
+            batch_size: args.batch_size,
+            threads: args.threads,
+            bedrock: Default::default(),
+            quiet,
+            precision,
+        };
+        let model = crate::open::open_local(&args.model, &settings)?;
+        let engine = format!("embedrock {} ({} threads)", model.kernel(), args.threads);
+        rows.extend(time_sets(&model, &engine, &sets, &args, quiet)?);
+    }
+    println!(
+        "{:<40} {:<9} {:>6} {:>8} {:>8} {:>8} {:>10} {:>14}",
+        "engine", "set", "texts", "tokens", "wall s", "cpu s", "texts/s", "texts/cpu-s"
+    );
+    for r in &rows {
+        println!(
+            "{:<40} {:<9} {:>6} {:>8} {:>8.2} {:>8.2} {:>10.1} {:>14.1}",
+            r.engine, r.set, r.texts, r.tokens, r.wall_s, r.cpu_s, r.texts_per_s, r.texts_per_cpu_s
+        );
+    }
+    if let Some(path) = args.json {
+        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Times `model` over each set: a warm-up batch, then `args.repeat` passes,
+/// the fastest kept.
+fn time_sets(
+    model: &embedrock_local::LocalEmbedder,
+    engine: &str,
+    sets: &[(&str, Vec<String>)],
+    args: &SpeedArgs,
+    quiet: bool,
+) -> Result<Vec<Row>> {
+    let mut rows = Vec::new();
+    for (set, texts) in sets {
         // Warm-up: one batch, so page faults and first-touch costs are not timed.
         model.embed_sync(&texts[..args.batch_size.min(texts.len())], true)?;
         let mut best: Option<Row> = None;
         for _ in 0..args.repeat.max(1) {
             let cpu0 = cpu_seconds();
             let t0 = Instant::now();
-            let (vectors, tokens) = model.embed_sync(&texts, true)?;
+            let (vectors, tokens) = model.embed_sync(texts, true)?;
             let wall = t0.elapsed().as_secs_f64();
             let cpu = cpu_seconds() - cpu0;
             if vectors.len() != texts.len() {
                 bail!("got {} vectors for {} texts", vectors.len(), texts.len());
             }
             let row = Row {
-                engine: format!("embedrock ({} threads)", args.threads),
-                set: set.into(),
+                engine: engine.to_string(),
+                set: set.to_string(),
                 texts: texts.len(),
                 tokens: tokens.iter().sum(),
                 wall_s: wall,
@@ -142,24 +186,10 @@ fn speed(args: SpeedArgs, quiet: bool) -> Result<()> {
         }
         if let Some(b) = best {
             if !quiet {
-                eprintln!("{set}: {:.1} texts/s", b.texts_per_s);
+                eprintln!("{engine}, {set}: {:.1} texts/s", b.texts_per_s);
             }
             rows.push(b);
         }
     }
-    println!(
-        "{:<24} {:<9} {:>6} {:>8} {:>8} {:>8} {:>10} {:>14}",
-        "engine", "set", "texts", "tokens", "wall s", "cpu s", "texts/s", "texts/cpu-s"
-    );
-    for r in &rows {
-        println!(
-            "{:<24} {:<9} {:>6} {:>8} {:>8.2} {:>8.2} {:>10.1} {:>14.1}",
-            r.engine, r.set, r.texts, r.tokens, r.wall_s, r.cpu_s, r.texts_per_s, r.texts_per_cpu_s
-        );
-    }
-    if let Some(path) = args.json {
-        std::fs::write(&path, serde_json::to_string_pretty(&rows)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
+    Ok(rows)
 }

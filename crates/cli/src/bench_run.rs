@@ -11,6 +11,7 @@ use embedrock_bench::dataset::Dataset;
 use embedrock_bench::debian::{self, DebianOptions};
 use embedrock_bench::{metrics, report, Progress, RunOptions, Target, VectorType};
 use embedrock_core::Catalogue;
+use embedrock_local::{LocalOptions, Precision};
 use indicatif::ProgressBar;
 
 use crate::bedrock::BedrockArgs;
@@ -56,6 +57,11 @@ pub struct RunArgs {
     /// CPU threads for a local model and for search, 1 to 256 (default: every core).
     #[arg(long, env = "EMBEDROCK_THREADS", value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
     threads: Option<usize>,
+    /// The dense layers' arithmetic of local models: fp32 (default), int8 or
+    /// bf16. Vectors of each precision have their own cache under --out.
+    /// Default: $EMBEDROCK_PRECISION, else fp32.
+    #[arg(long, value_parser = crate::open::parse_precision)]
+    precision: Option<Precision>,
     #[command(flatten)]
     bedrock: BedrockArgs,
 }
@@ -119,6 +125,14 @@ pub struct ReportArgs {
     out: PathBuf,
 }
 
+/// The embedding cache's folder under `--out` for vectors of `precision`.
+fn cache_name(precision: Precision) -> String {
+    match precision {
+        Precision::Fp32 => "cache".to_string(),
+        p => format!("cache-{p}"),
+    }
+}
+
 /// Opens one model for a benchmark: the Bedrock client's own cache is off,
 /// so throughput is measured against the model (the run has its own cache).
 pub async fn open_target(
@@ -126,6 +140,7 @@ pub async fn open_target(
     bedrock: &BedrockArgs,
     batch_size: usize,
     threads: usize,
+    precision: Option<Precision>,
     quiet: bool,
 ) -> Result<Target> {
     let mut bedrock = bedrock.clone();
@@ -136,6 +151,7 @@ pub async fn open_target(
         threads,
         bedrock: resolved.settings.clone(),
         quiet,
+        precision,
     };
     let model = crate::open::open(spec, &settings).await?;
     let (batch_size, concurrency) = if model.is_bedrock() {
@@ -192,9 +208,22 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<()> {
     } else {
         args.models.clone()
     };
+    // The cache is keyed by model: vectors of another precision go apart.
+    let precision = match args.precision {
+        Some(p) => p,
+        None => LocalOptions::from_env()?.precision,
+    };
     let mut targets = Vec::new();
     for spec in &specs {
-        let mut target = open_target(spec, &args.bedrock, args.batch_size, threads, quiet).await?;
+        let mut target = open_target(
+            spec,
+            &args.bedrock,
+            args.batch_size,
+            threads,
+            args.precision,
+            quiet,
+        )
+        .await?;
         target.dimensions = args.dimensions.clone();
         targets.push(target);
     }
@@ -202,13 +231,13 @@ pub async fn run(args: RunArgs, quiet: bool) -> Result<()> {
         ks: args.ks.clone(),
         output_types: args.output_type.clone(),
         rescore: args.rescore,
-        cache_dir: args.out.join("cache"),
+        cache_dir: args.out.join(cache_name(precision)),
         ignore_identical_ids: args.ignore_identical_ids,
         threads,
     };
     if !quiet {
         eprintln!(
-            "{}: {} documents, {} scored queries; {} model(s); cache in {}",
+            "{}: {} documents, {} scored queries; {} model(s), local ones at {precision}; cache in {}",
             dataset.name,
             dataset.corpus.len(),
             dataset.scored_queries().len(),

@@ -72,6 +72,11 @@ pub struct EmbedderArgs {
     /// CPU threads for a local model, 1 to 256 (default: every core).
     #[arg(long, env = "EMBEDROCK_THREADS", value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
     pub threads: Option<usize>,
+    /// The dense layers' arithmetic of a local model: fp32 (default), int8
+    /// or bf16. int8 vectors are close to fp32's (cosine ~0.997), so a
+    /// collection may mix them. Default: $EMBEDROCK_PRECISION, else fp32.
+    #[arg(long, value_parser = crate::open::parse_precision)]
+    pub precision: Option<embedrock_local::Precision>,
     #[command(flatten)]
     pub bedrock: crate::bedrock::BedrockArgs,
 }
@@ -289,6 +294,7 @@ async fn memory_for(
         threads: args.threads.unwrap_or_else(crate::default_threads),
         bedrock: resolved.settings.clone(),
         quiet,
+        precision: args.precision,
     };
     let embedder = crate::open::open_embedder(model, &settings).await?;
     let native = embedder.facts().default_dimensions;

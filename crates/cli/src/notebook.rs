@@ -157,7 +157,8 @@ pub async fn run(args: NotebookArgs, quiet: bool) -> Result<()> {
         }
     });
     let threads = args.threads.unwrap_or_else(crate::default_threads);
-    let target = crate::bench_run::open_target(&spec, &args.bedrock, 32, threads, quiet).await?;
+    let target =
+        crate::bench_run::open_target(&spec, &args.bedrock, 32, threads, None, quiet).await?;
     let bedrock = target.embedder.facts().provider != Provider::Local;
     let mut out = std::io::stdout().lock();
     writeln!(

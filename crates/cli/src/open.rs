@@ -15,7 +15,7 @@ use embedrock_core::util::redact_url;
 use embedrock_core::{
     Catalogue, DynEmbedder, EmbedRequest, ModelFacts, Provider, TypedEmbeddings, Usage,
 };
-use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles};
+use embedrock_local::{LocalEmbedder, LocalOptions, ModelFiles, Precision};
 
 /// How to open a model: the local engine's options and the Bedrock settings.
 #[derive(Debug, Clone)]
@@ -28,6 +28,15 @@ pub struct OpenSettings {
     pub bedrock: BedrockSettings,
     /// No fetch notice or progress bars.
     pub quiet: bool,
+    /// The dense layers' arithmetic of a local model (`--precision`);
+    /// `None` keeps `EMBEDROCK_PRECISION`, else fp32. Anything but fp32 with
+    /// a Bedrock model is an error.
+    pub precision: Option<Precision>,
+}
+
+/// Parses a `--precision` value (`fp32`, `int8` or `bf16`), for clap.
+pub fn parse_precision(s: &str) -> std::result::Result<Precision, String> {
+    s.parse::<Precision>().map_err(|e| e.to_string())
 }
 
 /// One embedded text.
@@ -86,6 +95,12 @@ pub async fn open_embedder(spec: &str, settings: &OpenSettings) -> Result<DynEmb
 /// Opens `spec` with per-item results and usage.
 pub async fn open(spec: &str, settings: &OpenSettings) -> Result<Model> {
     if is_bedrock(spec, &settings.bedrock) {
+        if let Some(p) = settings.precision.filter(|p| *p != Precision::Fp32) {
+            bail!(
+                "--precision {p} applies to local models; {spec} is an Amazon Bedrock model \
+                 and Bedrock computes its vectors itself"
+            );
+        }
         let provider = BedrockEmbedder::connect(spec, settings.bedrock.clone()).await?;
         let location = settings
             .bedrock
@@ -129,11 +144,15 @@ pub fn open_local(spec: &str, settings: &OpenSettings) -> Result<LocalEmbedder> 
     }
     let fetch = crate::progress::SharedFetchProgress::new(show);
     let dir = store.ensure(spec, &fetch)?;
-    // The environment's engine settings (EMBEDROCK_PORTABLE_GEMM), then the
-    // command's own batch size and threads.
-    let options = LocalOptions::from_env()?
+    // The environment's engine settings (EMBEDROCK_PORTABLE_GEMM,
+    // EMBEDROCK_PRECISION), then the command's own batch size, threads and
+    // precision.
+    let mut options = LocalOptions::from_env()?
         .with_batch_size(settings.batch_size)
         .with_threads(settings.threads);
+    if let Some(p) = settings.precision {
+        options = options.with_precision(p);
+    }
     Ok(LocalEmbedder::load(
         &dir,
         &store.canonical_name(spec),

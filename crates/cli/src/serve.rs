@@ -57,6 +57,11 @@ pub struct ServeArgs {
     /// CPU threads of each local model, 1 to 256 (default: every core).
     #[arg(long, env = "EMBEDROCK_THREADS", value_parser = crate::ranged::<1, { crate::MAX_THREADS }>)]
     pub threads: Option<usize>,
+    /// The dense layers' arithmetic of the local models: fp32 (default),
+    /// int8 or bf16; overrides the config file's `precision`. Default:
+    /// $EMBEDROCK_PRECISION, else fp32.
+    #[arg(long, value_parser = crate::open::parse_precision)]
+    pub precision: Option<embedrock_local::Precision>,
     /// Serve HTTPS, with --tls-cert/--tls-key or else a fresh self-signed
     /// certificate for localhost and 127.0.0.1.
     #[arg(long)]
@@ -207,6 +212,9 @@ fn build_config(args: &ServeArgs) -> Result<ServerConfig> {
         }
         config.faults = faults;
     }
+    if let Some(p) = args.precision {
+        config.precision = Some(p.to_string());
+    }
     config.strict_dimensions |= args.strict_dimensions;
     config.access_log &= !args.no_access_log;
     args.limits.apply(&mut config);
@@ -318,6 +326,12 @@ pub async fn run(args: ServeArgs) -> Result<()> {
         threads: args.threads.unwrap_or_else(crate::default_threads),
         bedrock: Default::default(),
         quiet: true,
+        precision: config
+            .precision
+            .as_deref()
+            .map(crate::open::parse_precision)
+            .transpose()
+            .map_err(anyhow::Error::msg)?,
     };
     let mut backends: Vec<(String, DynEmbedder)> = Vec::new();
     for name in names {

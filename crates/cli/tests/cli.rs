@@ -489,3 +489,64 @@ fn printed_urls_carry_no_password() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(!stderr(&o).contains("hunter2"), "{}", stderr(&o));
 }
+
+fn embed_json(texts: &[&str], extra: &[&str]) -> Vec<Vec<f64>> {
+    let mut args = vec!["embed"];
+    args.extend_from_slice(texts);
+    args.extend_from_slice(&["--output", "json"]);
+    args.extend_from_slice(extra);
+    let out = embedrock(&args, None);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    doc["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| serde_json::from_value(d["embedding"].clone()).unwrap())
+        .collect()
+}
+
+#[test]
+fn precision_int8_is_close_to_fp32_and_others_are_refused_clearly() {
+    let texts = [
+        "The cat sat on the mat.",
+        "Throttling errors are retried with jittered backoff.",
+        "x",
+    ];
+    let fp32 = embed_json(&texts, &["--precision", "fp32"]);
+    let default = embed_json(&texts, &[]);
+    assert_eq!(fp32, default, "fp32 is the default");
+    let int8 = embed_json(&texts, &["--precision", "int8"]);
+    assert_eq!(int8.len(), texts.len());
+    for (a, b) in fp32.iter().zip(&int8) {
+        assert_eq!(a.len(), b.len());
+        let cos: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
+        assert!(cos > 0.98 && cos < 1.0 + 1e-6, "cosine {cos}");
+        assert_ne!(a, b, "int8 runs another arithmetic");
+    }
+
+    // A name that is no precision: a usage error naming it.
+    let out = embedrock(&["embed", "a", "--precision", "int4"], None);
+    exit_code_2_naming(&out, "int4");
+    // bf16 has no kernel in this build: refused, naming the CPU's features.
+    let out = embedrock(&["embed", "a", "--precision", "bf16"], None);
+    fails_with(&out, "bf16");
+    assert!(stderr(&out).contains("int8 or fp32"), "{}", stderr(&out));
+    // A Bedrock model computes its own vectors: refused before any call.
+    let out = embedrock(
+        &[
+            "embed",
+            "a",
+            "--model",
+            "amazon.titan-embed-text-v2:0",
+            "--region",
+            "us-east-1",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+            "--precision",
+            "int8",
+        ],
+        None,
+    );
+    fails_with(&out, "applies to local models");
+}

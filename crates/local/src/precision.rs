@@ -35,7 +35,7 @@ pub enum Precision {
     Fp32,
     /// Dense layers in 8-bit integers: weights quantised symmetrically per
     /// output channel at load time, activations per token at run time.
-    /// Faster, with vectors within a cosine of about 0.99+ of `Fp32`'s.
+    /// Faster, with vectors within a cosine of about 0.997 of `Fp32`'s.
     Int8,
     /// Dense layers in bfloat16. Needs a CPU with AMX-BF16 or AVX512_BF16
     /// and a bf16 kernel, which this build does not have: asking for it is an

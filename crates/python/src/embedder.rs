@@ -38,6 +38,7 @@ struct Options {
     batch_size: Option<usize>,
     threads: Option<usize>,
     max_attempts: Option<usize>,
+    precision: Option<String>,
 }
 
 fn in_range(name: &str, value: Option<usize>, max: usize) -> Result<(), Raised> {
@@ -83,6 +84,12 @@ impl Options {
             bedrock.retry.max_attempts = n;
             bedrock.retry.max_throttled_attempts = n;
         }
+        let precision = self
+            .precision
+            .as_deref()
+            .map(open::parse_precision)
+            .transpose()
+            .map_err(|e| Raised::new("ValidationError", e))?;
         let threads = self
             .threads
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
@@ -91,6 +98,7 @@ impl Options {
             threads,
             bedrock,
             quiet: true,
+            precision,
         })
     }
 }
@@ -131,7 +139,8 @@ impl NativeEmbedder {
     #[new]
     #[pyo3(signature = (model, *, region=None, profile=None, endpoint_url=None, cache_dir=None,
         no_cache=false, concurrency=None, aws_access_key_id=None, aws_secret_access_key=None,
-        aws_session_token=None, batch_size=None, threads=None, max_attempts=None))]
+        aws_session_token=None, batch_size=None, threads=None, max_attempts=None,
+        precision=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -148,6 +157,7 @@ impl NativeEmbedder {
         batch_size: Option<usize>,
         threads: Option<usize>,
         max_attempts: Option<usize>,
+        precision: Option<String>,
     ) -> PyResult<Self> {
         let keys = match (aws_access_key_id, aws_secret_access_key) {
             (Some(id), Some(secret)) => Some((id, secret, aws_session_token)),
@@ -171,8 +181,21 @@ impl NativeEmbedder {
             batch_size,
             threads,
             max_attempts,
+            precision,
         };
         let settings = options.settings(model)?;
+        if let Some(p) = settings.precision {
+            if p != embedrock_local::Precision::Fp32 && open::is_bedrock(model, &settings.bedrock) {
+                return Err(Raised::new(
+                    "ValidationError",
+                    format!(
+                        "precision={p} applies to local models; {model} is an Amazon Bedrock \
+                         model and Bedrock computes its vectors itself"
+                    ),
+                )
+                .into());
+            }
+        }
         let opened = crate::block_on(py, open::open(model, &settings))?;
         let model = opened.map_err(|e| Raised::of_anyhow(&e))?;
         Ok(NativeEmbedder { model })

@@ -74,8 +74,16 @@ impl Raised {
                 Raised::new(class_of_kind(wire.kind), wire.message.clone()).code(wire.kind.name()),
             );
         }
-        if let Some(embedrock_local::Error::UnknownModel { .. }) = s.downcast_ref() {
-            return Some(Raised::new("ModelNotFoundError", s.to_string()).code("UnknownModel"));
+        match s.downcast_ref::<embedrock_local::Error>() {
+            Some(embedrock_local::Error::UnknownModel { .. }) => {
+                return Some(Raised::new("ModelNotFoundError", s.to_string()).code("UnknownModel"));
+            }
+            Some(embedrock_local::Error::UnsupportedPrecision { .. }) => {
+                return Some(
+                    Raised::new("ValidationError", s.to_string()).code("UnsupportedPrecision"),
+                );
+            }
+            _ => {}
         }
         s.downcast_ref::<embedrock_core::Error>()
             .map(Raised::of_core)

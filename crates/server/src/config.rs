@@ -116,6 +116,11 @@ pub struct ServerConfig {
     pub region: String,
     /// Further regions accepted in SigV4 credential scopes.
     pub regions: Vec<String>,
+    /// The dense layers' arithmetic of the local backends: `fp32`, `int8`
+    /// or `bf16`; `null` keeps the engine's default (`EMBEDROCK_PRECISION`,
+    /// else fp32). Whether the CPU can run it is checked when the backends
+    /// load.
+    pub precision: Option<String>,
     /// The largest request body accepted.
     pub max_body_bytes: usize,
     /// The longest a request may take once its body is read; its work is
@@ -158,6 +163,7 @@ impl Default for ServerConfig {
             strict_dimensions: false,
             region: "us-east-1".into(),
             regions: Vec::new(),
+            precision: None,
             max_body_bytes: 25_000_000,
             request_timeout_secs: 60.0,
             max_in_flight_texts: 1024,
@@ -176,6 +182,9 @@ impl Default for ServerConfig {
 }
 
 impl ServerConfig {
+    /// The names `precision` accepts.
+    pub const PRECISIONS: [&'static str; 3] = ["fp32", "int8", "bf16"];
+
     /// Parses the YAML text of a configuration file.
     pub fn from_yaml(text: &str) -> Result<ServerConfig, ConfigError> {
         let c: ServerConfig = serde_norway::from_str(text)?;
@@ -198,6 +207,17 @@ impl ServerConfig {
                 return Err(ConfigError::Limit {
                     key,
                     message: "must be more than 0 and at most 86400 seconds",
+                });
+            }
+        }
+        if let Some(p) = &self.precision {
+            if !Self::PRECISIONS
+                .iter()
+                .any(|n| n.eq_ignore_ascii_case(p.trim()))
+            {
+                return Err(ConfigError::Limit {
+                    key: "precision",
+                    message: "must be fp32, int8 or bf16",
                 });
             }
         }
@@ -289,6 +309,21 @@ impl ServerConfig {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn precision_is_one_of_three() {
+        assert_eq!(ServerConfig::default().precision, None);
+        let c = ServerConfig::from_yaml("precision: int8\n").unwrap();
+        assert_eq!(c.precision.as_deref(), Some("int8"));
+        assert!(ServerConfig::from_yaml("precision: FP32\n").is_ok());
+        assert!(matches!(
+            ServerConfig::from_yaml("precision: int4\n"),
+            Err(ConfigError::Limit {
+                key: "precision",
+                ..
+            })
+        ));
+    }
 
     #[test]
     fn yaml_parses_and_rejects_typos() {

@@ -22,6 +22,7 @@ class NativeEmbedder:
         batch_size: int | None = None,
         threads: int | None = None,
         max_attempts: int | None = None,
+        precision: str | None = None,
     ) -> None: ...
     def embed(
         self,

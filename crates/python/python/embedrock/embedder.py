@@ -68,6 +68,12 @@ class Embedder:
         threads: CPU threads of a local model (default: every core).
         max_attempts: attempts per Bedrock call, the first included (1 to
             100; default 10, and 50 while every failure is throttling).
+        precision: the dense layers' arithmetic of a local model: ``"fp32"``
+            (the default; sentence-transformers' vectors), ``"int8"``
+            (faster; cosine about 0.997 to fp32's) or ``"bf16"`` (refused
+            where this build has no kernel for the CPU). ``None`` reads
+            ``EMBEDROCK_PRECISION``, else fp32. Anything but fp32 with a
+            Bedrock model is a ``ValidationError``.
 
     Every call releases the GIL while it works, so threads embed in
     parallel; ``aembed`` and ``aembed_one`` are awaitable versions that run
@@ -89,6 +95,7 @@ class Embedder:
         batch_size: int | None = None,
         threads: int | None = None,
         max_attempts: int | None = None,
+        precision: str | None = None,
     ) -> None:
         self._native = _embedrock.NativeEmbedder(
             model,
@@ -102,6 +109,7 @@ class Embedder:
             batch_size=batch_size,
             threads=threads,
             max_attempts=max_attempts,
+            precision=precision,
             **_cache_options(cache),
         )
 

@@ -46,7 +46,7 @@ _MEM0_KEYS = {
     "aws_secret_access_key": "aws_secret_access_key",
     "aws_session_token": "aws_session_token",
 }
-_OWN_KEYS = {"region", "profile", "endpoint_url", "cache", "concurrency", "batch_size", "threads", "max_attempts"}
+_OWN_KEYS = {"region", "profile", "endpoint_url", "cache", "concurrency", "batch_size", "threads", "max_attempts", "precision"}
 
 
 def _config_dict(config: Any) -> dict[str, Any]:
