@@ -331,10 +331,13 @@ fn quantize_row_generic(x: &[f32], out: &mut [u8]) -> RowQuant {
     }
     let inv = ACT_MAX / range;
     let zero = (-l * inv).round_ties_even().clamp(0.0, ACT_MAX);
+    // A whole number in 0..=254 plus 1.5 · 2^23 keeps that number in the
+    // low mantissa bits: read there, the conversion vectorises (Rust's
+    // saturating float-to-int casts do not).
+    const MAGIC: f32 = 12_582_912.0;
     for (o, v) in out.iter_mut().zip(x) {
-        // Through i32: a float-to-byte cast stays scalar, float-to-i32 and
-        // i32-to-byte vectorise (the value is already within 0..=254).
-        *o = (*v * inv + zero).round_ties_even().clamp(0.0, ACT_MAX) as i32 as u8;
+        let q = (*v * inv + zero).round_ties_even().clamp(0.0, ACT_MAX) + MAGIC;
+        *o = q.to_bits().wrapping_sub(MAGIC.to_bits()) as u8;
     }
     out[x.len()..].fill(0);
     RowQuant {

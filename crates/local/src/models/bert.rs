@@ -15,6 +15,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::{Encoder, EncoderSettings};
+use crate::attention::{self, Fused};
 use crate::kernels::{self, MatMul, Strided};
 use crate::{int8, sgemm};
 use crate::{Error, Precision};
@@ -221,6 +222,9 @@ struct Layer {
 pub(crate) struct BertModel {
     cfg: BertConfig,
     precision: Precision,
+    /// The fused attention kernel for this model's heads, where the CPU has
+    /// one and the portable multiply is not forced.
+    fused_attention: Option<Fused>,
     word: Vec<f32>,
     position: Vec<f32>,
     token_type: Vec<f32>,
@@ -350,6 +354,7 @@ struct Scratch {
     qkv: Vec<f32>,
     ctx: Vec<f32>,
     scores: Vec<f32>,
+    attention: attention::Buffers,
     hidden2: Vec<f32>,
     inter: Vec<f32>,
 }
@@ -424,9 +429,15 @@ impl BertModel {
                 out_norm: t.norm(&format!("{p}.output.LayerNorm"), h)?,
             });
         }
+        let fused_attention = if settings.portable_gemm {
+            None
+        } else {
+            Fused::best(cfg.hidden_size / cfg.num_attention_heads.max(1))
+        };
         Ok(BertModel {
             cfg,
             precision: settings.precision,
+            fused_attention,
             word,
             position,
             token_type,
@@ -469,7 +480,9 @@ impl BertModel {
     }
 
     /// Self-attention of each sequence over its own tokens: reads the fused
-    /// Q/K/V rows in `s.qkv`, writes the context rows to `s.ctx`.
+    /// Q/K/V rows in `s.qkv`, writes the context rows to `s.ctx`; one fused
+    /// pass per head where the CPU has a kernel for the head width
+    /// (`attention.rs`), else `Q·Kᵀ`, softmax and `P·V` one after another.
     fn attention(&self, seqs: &[&[u32]], s: &mut Scratch) {
         let h = self.cfg.hidden_size;
         let heads = self.cfg.num_attention_heads;
@@ -481,6 +494,26 @@ impl BertModel {
         let mut offset = 0;
         for seq in seqs {
             let len = seq.len();
+            if let Some(kind) = self.fused_attention {
+                for head in 0..heads {
+                    let base = offset * 3 * h + head * head_dim;
+                    attention::head(
+                        kind,
+                        &s.qkv[base..],
+                        &s.qkv[base + h..],
+                        &s.qkv[base + 2 * h..],
+                        3 * h,
+                        len,
+                        head_dim,
+                        scale,
+                        &mut s.ctx[offset * h + head * head_dim..],
+                        h,
+                        &mut s.attention,
+                    );
+                }
+                offset += len;
+                continue;
+            }
             s.scores.resize(len * len, 0.0);
             for head in 0..heads {
                 let base = offset * 3 * h + head * head_dim;
