@@ -42,13 +42,16 @@ impl Fused {
         let mut out = Vec::new();
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f")
+            use crate::isa::{allows, Isa};
+            if allows(Isa::Avx512)
+                && std::arch::is_x86_feature_detected!("avx512f")
                 && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 out.push(Fused::Avx512);
             }
-            if std::arch::is_x86_feature_detected!("avx2")
+            if allows(Isa::Avx2)
+                && std::arch::is_x86_feature_detected!("avx2")
                 && std::arch::is_x86_feature_detected!("fma")
             {
                 out.push(Fused::Avx2);

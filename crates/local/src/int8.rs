@@ -104,10 +104,14 @@ impl Path {
         match self {
             Path::Scalar => true,
             #[cfg(target_arch = "x86_64")]
-            Path::Avx2 => std::arch::is_x86_feature_detected!("avx2"),
+            Path::Avx2 => {
+                crate::isa::allows(crate::isa::Isa::Avx2)
+                    && std::arch::is_x86_feature_detected!("avx2")
+            }
             #[cfg(target_arch = "x86_64")]
             Path::Avx512Vnni => {
-                std::arch::is_x86_feature_detected!("avx512f")
+                crate::isa::allows(crate::isa::Isa::Avx512)
+                    && std::arch::is_x86_feature_detected!("avx512f")
                     && std::arch::is_x86_feature_detected!("avx512bw")
                     && std::arch::is_x86_feature_detected!("avx512vnni")
             }
@@ -359,7 +363,8 @@ fn quantize_row(x: &[f32], out: &mut [u8]) -> RowQuant {
         fn avx2(x: &[f32], out: &mut [u8]) -> RowQuant {
             quantize_row_generic(x, out)
         }
-        if std::arch::is_x86_feature_detected!("avx2") {
+        if crate::isa::allows(crate::isa::Isa::Avx2) && std::arch::is_x86_feature_detected!("avx2")
+        {
             // SAFETY: the CPU has AVX2, the only feature `avx2` is built for.
             return unsafe { avx2(x, out) };
         }

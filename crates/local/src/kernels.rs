@@ -116,7 +116,8 @@ macro_rules! dispatch {
                 unsafe fn avx2($($arg: $ty),*) $(-> $ret)? {
                     $generic($($arg),*)
                 }
-                if std::arch::is_x86_feature_detected!("avx2")
+                if crate::isa::allows(crate::isa::Isa::Avx2)
+                    && std::arch::is_x86_feature_detected!("avx2")
                     && std::arch::is_x86_feature_detected!("fma")
                 {
                     // SAFETY: the CPU supports the features `avx2` was compiled for.

@@ -36,6 +36,7 @@ mod error;
 pub mod files;
 mod int8;
 mod integrity;
+mod isa;
 mod kernels;
 mod models;
 mod options;

@@ -57,8 +57,11 @@ impl LocalOptions {
     /// The defaults, overridden by the process environment:
     /// `EMBEDROCK_THREADS`, `EMBEDROCK_BATCH_SIZE` (positive integers) and
     /// `EMBEDROCK_PORTABLE_GEMM` (set and not `0`: use the portable kernel)
-    /// and `EMBEDROCK_PRECISION` (`fp32`, `int8` or `bf16`). A value that is
-    /// not a number, or not a precision, is an error naming the variable.
+    /// and `EMBEDROCK_PRECISION` (`fp32`, `int8` or `bf16`); the kernels
+    /// also read `EMBEDROCK_MAX_ISA` (`avx512`, `avx2` or `portable`), which
+    /// caps the instruction sets they choose from, checked here. A value
+    /// that is not a number, not a precision or not a level is an error
+    /// naming the variable.
     pub fn from_env() -> Result<Self> {
         Self::from_vars(&|name| std::env::var(name).ok())
     }
@@ -88,6 +91,15 @@ impl LocalOptions {
         }
         if let Some(v) = env("EMBEDROCK_PORTABLE_GEMM") {
             options.portable_gemm = !v.is_empty() && v != "0";
+        }
+        if let Some(v) = env("EMBEDROCK_MAX_ISA").filter(|v| !v.trim().is_empty()) {
+            if crate::isa::parse(&v).is_none() {
+                return Err(Error::InvalidOption {
+                    option: "EMBEDROCK_MAX_ISA",
+                    value: v.clone(),
+                    allowed: crate::isa::NAMES.into(),
+                });
+            }
         }
         if let Some(v) = env("EMBEDROCK_PRECISION").filter(|v| !v.trim().is_empty()) {
             options.precision = v.parse().map_err(|_| Error::InvalidOption {
@@ -210,6 +222,10 @@ mod tests {
         assert!(err.to_string().contains("EMBEDROCK_THREADS"), "{err}");
         let err = LocalOptions::from_vars(&vars(&[("EMBEDROCK_THREADS", "0")])).unwrap_err();
         assert!(err.to_string().contains("threads"), "{err}");
+        assert!(LocalOptions::from_vars(&vars(&[("EMBEDROCK_MAX_ISA", "avx2")])).is_ok());
+        let err = LocalOptions::from_vars(&vars(&[("EMBEDROCK_MAX_ISA", "avx1024")])).unwrap_err();
+        assert!(err.to_string().contains("EMBEDROCK_MAX_ISA"), "{err}");
+        assert!(err.to_string().contains("avx1024"), "{err}");
     }
 
     #[test]
