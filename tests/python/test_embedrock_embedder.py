@@ -170,6 +170,19 @@ def test_local_errors_are_python_exceptions(local):
     assert "no-such-model-anywhere" in str(e.value) and e.value.code == "UnknownModel"
 
 
+def _cpu_runs_bf16():
+    """Whether this CPU has the AVX-512 BF16 kernel's features (and
+    EMBEDROCK_MAX_ISA does not turn AVX-512 off)."""
+    if os.environ.get("EMBEDROCK_MAX_ISA", "").strip().lower() in ("avx2", "portable"):
+        return False
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return "avx512f" in flags and "avx512_bf16" in flags
+
+
 def test_int8_precision_matches_the_cli_and_stays_close_to_fp32(local, tmp_path):
     fast = embedrock.Embedder(precision="int8")
     got = fast.embed(TEXTS)
@@ -182,9 +195,13 @@ def test_int8_precision_matches_the_cli_and_stays_close_to_fp32(local, tmp_path)
     assert np.abs(got - exact).max() > 0, "int8 runs another arithmetic"
     with pytest.raises(embedrock.ValidationError, match="int4"):
         embedrock.Embedder(precision="int4")
-    with pytest.raises(embedrock.ValidationError, match="bf16") as e:
-        embedrock.Embedder(precision="bf16")
-    assert e.value.code == "UnsupportedPrecision"
+    if _cpu_runs_bf16():
+        half = embedrock.Embedder(precision="bf16").embed(TEXTS)
+        assert (half * exact).sum(axis=1).min() > 0.999
+    else:
+        with pytest.raises(embedrock.ValidationError, match="bf16") as e:
+            embedrock.Embedder(precision="bf16")
+        assert e.value.code == "UnsupportedPrecision"
     with pytest.raises(embedrock.ValidationError, match="applies to local models"):
         embedrock.Embedder(TITAN, endpoint_url="http://127.0.0.1:9", region="us-east-1", precision="int8")
 

@@ -29,6 +29,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod attention;
+mod bf16;
 mod cancel;
 pub mod download;
 mod engine;

@@ -5,9 +5,10 @@
 //! (within float rounding). [`Precision::Int8`] quantises the dense layers'
 //! weights per output channel and their inputs per token, multiplies in
 //! integers and rescales to `f32`; layer norm, GELU, softmax and attention
-//! stay in `f32`. [`Precision::Bf16`] is accepted as a name so that a CLI can
-//! parse it, but this build has no bf16 kernel: it is refused at load time
-//! with an error naming what the CPU has, never emulated in `f32`.
+//! stay in `f32`. [`Precision::Bf16`] rounds the dense layers' weights and
+//! inputs to bfloat16 and sums their products in `f32` with AVX512_BF16's
+//! `vdpbf16ps`; where the CPU lacks it, it is refused at load time with an
+//! error naming what the CPU has, never emulated in `f32`.
 
 use std::fmt;
 use std::str::FromStr;
@@ -37,8 +38,9 @@ pub enum Precision {
     /// output channel at load time, activations per token at run time.
     /// Faster, with vectors within a cosine of about 0.997 of `Fp32`'s.
     Int8,
-    /// Dense layers in bfloat16. Needs a CPU with AMX-BF16 or AVX512_BF16
-    /// and a bf16 kernel, which this build does not have: asking for it is an
+    /// Dense layers in bfloat16: weights rounded at load time, inputs per
+    /// call, products summed in `f32`. Needs a CPU with AVX512_BF16 (AMX
+    /// tiles are not used by this build); elsewhere asking for it is an
     /// error at load time, never a silent fallback.
     Bf16,
 }
@@ -78,6 +80,7 @@ impl Precision {
                 "fp32 portable"
             }),
             Precision::Int8 => Ok(int8::Path::best().name()),
+            Precision::Bf16 if crate::bf16::available() => Ok("bf16 avx512"),
             Precision::Bf16 => Err(Error::UnsupportedPrecision {
                 precision: self.name(),
                 needs: bf16_needs(),
@@ -91,17 +94,18 @@ impl Precision {
 /// What bf16 needs, worded for what this CPU lacks.
 fn bf16_needs() -> &'static str {
     if cpu_has_avx512_bf16() {
-        // The CPU could run it; this build has no bf16 kernel.
-        "a bf16 kernel, which this build of embedrock does not have (the CPU has AVX512_BF16)"
+        // The CPU could run it, but EMBEDROCK_MAX_ISA turns AVX-512 off.
+        "AVX-512, which EMBEDROCK_MAX_ISA turns off (the CPU has AVX512_BF16)"
     } else {
-        "a CPU with AMX-BF16 or AVX512_BF16"
+        "a CPU with AVX512_BF16 (AMX tiles alone are not used by this build)"
     }
 }
 
 fn cpu_has_avx512_bf16() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        std::arch::is_x86_feature_detected!("avx512bf16")
+        std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -183,25 +187,27 @@ mod tests {
     }
 
     #[test]
-    fn unavailable_precision_error_is_clear() {
-        // This build has no bf16 kernel, so bf16 is refused on every CPU,
-        // with a message saying what is needed, what the CPU has and what
-        // to use instead.
-        let err = Precision::Bf16.kernel().unwrap_err().to_string();
-        assert!(err.starts_with("bf16 precision needs "), "{err}");
-        assert!(err.contains("AVX512_BF16"), "{err}");
-        assert!(
-            err.contains(&format!("this CPU has: {}", cpu_features())),
-            "{err}"
-        );
-        assert!(err.ends_with("use --precision int8 or fp32"), "{err}");
-        if !cpu_has_avx512_bf16() {
-            assert!(
-                err.contains("needs a CPU with AMX-BF16 or AVX512_BF16"),
-                "{err}"
-            );
+    fn bf16_runs_where_the_cpu_has_it_and_is_refused_clearly_elsewhere() {
+        match Precision::Bf16.kernel() {
+            Ok(kernel) => {
+                assert!(crate::bf16::available());
+                assert_eq!(kernel, "bf16 avx512");
+            }
+            Err(e) => {
+                // A message saying what is needed, what the CPU has and what
+                // to use instead.
+                let err = e.to_string();
+                assert!(!crate::bf16::available());
+                assert!(err.starts_with("bf16 precision needs "), "{err}");
+                assert!(err.contains("AVX512_BF16"), "{err}");
+                assert!(
+                    err.contains(&format!("this CPU has: {}", cpu_features())),
+                    "{err}"
+                );
+                assert!(err.ends_with("use --precision int8 or fp32"), "{err}");
+                eprintln!("{err}");
+            }
         }
-        eprintln!("{err}");
         assert!(Precision::Int8.kernel().is_ok());
         assert!(Precision::Fp32.kernel().unwrap().starts_with("fp32 "));
     }

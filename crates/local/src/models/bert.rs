@@ -17,7 +17,7 @@ use serde::Deserialize;
 use super::{Encoder, EncoderSettings};
 use crate::attention::{self, Fused};
 use crate::kernels::{self, MatMul, Strided};
-use crate::{int8, sgemm};
+use crate::{bf16, int8, sgemm};
 use crate::{Error, Precision};
 
 /// The fields of a model's `config.json` that the encoder reads.
@@ -115,6 +115,8 @@ enum Weights {
     },
     /// Quantised per output channel and packed for the int8 kernel.
     Int8(int8::QuantizedB),
+    /// Rounded to bfloat16 and packed for the bf16 kernel.
+    Bf16(bf16::PackedB),
 }
 
 impl Linear {
@@ -130,6 +132,19 @@ impl Linear {
         // Int8 layers are built in fp32 first, for the calibration run of
         // `BertModel::quantize_int8`, and quantised there: no AVX-512 packing
         // for them meanwhile.
+        // Bf16 layers are rounded and packed here (the precision was checked
+        // against the CPU before loading); a shape the kernel cannot take
+        // stays in fp32.
+        if settings.precision == Precision::Bf16 {
+            if let Some(b) = bf16::PackedB::new(&weight_t, in_dim, out_dim) {
+                return Linear {
+                    bias,
+                    in_dim,
+                    out_dim,
+                    weights: Weights::Bf16(b),
+                };
+            }
+        }
         let packed = if settings.portable_gemm || settings.precision != Precision::Fp32 {
             None
         } else {
@@ -183,6 +198,7 @@ impl Linear {
         }
         match &self.weights {
             Weights::Int8(q) => int8::matmul_acc(rows, x, q, out, threads),
+            Weights::Bf16(b) => bf16::matmul_acc(rows, x, b, out, threads),
             Weights::F32 {
                 packed: Some(packed),
                 ..

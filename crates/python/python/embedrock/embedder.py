@@ -70,8 +70,8 @@ class Embedder:
             100; default 10, and 50 while every failure is throttling).
         precision: the dense layers' arithmetic of a local model: ``"fp32"``
             (the default; sentence-transformers' vectors), ``"int8"``
-            (faster; cosine about 0.997 to fp32's) or ``"bf16"`` (refused
-            where this build has no kernel for the CPU). ``None`` reads
+            (faster; cosine about 0.997 to fp32's) or ``"bf16"`` (needs
+            AVX512_BF16; cosine about 0.99997; refused on other CPUs). ``None`` reads
             ``EMBEDROCK_PRECISION``, else fp32. Anything but fp32 with a
             Bedrock model is a ``ValidationError``.
 

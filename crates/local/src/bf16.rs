@@ -1,0 +1,312 @@
+//! Matrix multiply in bfloat16 for the encoder's dense layers, on CPUs with
+//! AVX512_BF16: `C[m×n] += bf16(A)[m×k] · bf16(B)[k×n]`, each pair of
+//! products summed into `f32` accumulators by `vdpbf16ps`.
+//!
+//! bfloat16 keeps `f32`'s exponent and 8 bits of its significand, so
+//! rounding each operand costs a relative error of at most 2^-9 and nothing
+//! overflows; there is no scale to calibrate (unlike int8). The weights are
+//! rounded once, at load time, and the activations per block at run time,
+//! both to the nearest even.
+//!
+//! # Layout
+//!
+//! B is padded to an even number of rows (k) and a multiple of 32 columns,
+//! and stored in panels of 16 columns. Inside a panel, group `g` (k values
+//! `2g` and `2g + 1`) takes 64 bytes: column 0's two values, then column 1's,
+//! ... column 15's; so a 32-bit broadcast of an activation row's two values
+//! against one panel group is one `vdpbf16ps` over 16 columns. A tile is 8
+//! rows × 32 columns (two panels), its 16 accumulators in registers for the
+//! whole of k.
+//!
+//! Intel documents `vdpbf16ps` with denormal inputs read as zero and
+//! denormal results flushed to zero; the tests compare with an `f64`
+//! product of the rounded operands within a relative bound, not bit for bit.
+
+use rayon::prelude::*;
+
+/// Columns of one packed panel.
+const PANEL: usize = 16;
+/// Columns are padded to this multiple (a tile's width).
+const COL_ALIGN: usize = 32;
+/// Rows of a tile.
+const TILE_ROWS: usize = 8;
+/// Rows per parallel block (a multiple of the tile's rows), small enough
+/// that a block's rows of the result stay in cache between column tiles.
+const BLOCK_ROWS: usize = 24;
+
+/// Whether this CPU (and `EMBEDROCK_MAX_ISA`) lets the kernel run.
+pub(crate) fn available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::isa::allows(crate::isa::Isa::Avx512)
+            && std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bf16")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `x` rounded to the nearest bfloat16, ties to even (a NaN stays a NaN).
+pub(crate) fn to_bf16(x: f32) -> u16 {
+    let bits = x.to_bits();
+    if x.is_nan() {
+        return ((bits >> 16) | 0x40) as u16;
+    }
+    let round = 0x7fff + ((bits >> 16) & 1);
+    (bits.wrapping_add(round) >> 16) as u16
+}
+
+/// The `f32` a bfloat16 stands for.
+#[cfg(test)]
+fn from_bf16(h: u16) -> f32 {
+    f32::from_bits(u32::from(h) << 16)
+}
+
+/// A `k × n` weight matrix rounded to bfloat16 and packed for
+/// [`matmul_acc`].
+pub(crate) struct PackedB {
+    k: usize,
+    n: usize,
+    /// Pairs of k values (k padded to even).
+    groups: usize,
+    /// Panel `p` starts at `p * groups * 32`; in it, group `g` at `g * 32`,
+    /// column `c` at `2c` (its even k value) and `2c + 1` (its odd one).
+    data: Vec<u16>,
+}
+
+impl PackedB {
+    /// Rounds and packs the row-major `k × n` matrix `b`; `None` when the
+    /// shapes do not fit or the CPU cannot run the kernel.
+    pub(crate) fn new(b: &[f32], k: usize, n: usize) -> Option<Self> {
+        if b.len() != k * n || k == 0 || n == 0 || !available() {
+            return None;
+        }
+        Some(Self::pack(b, k, n))
+    }
+
+    fn pack(b: &[f32], k: usize, n: usize) -> Self {
+        let groups = k.div_ceil(2);
+        let n_pad = n.div_ceil(COL_ALIGN) * COL_ALIGN;
+        let mut data = vec![0u16; n_pad * groups * 2];
+        for kk in 0..k {
+            let (g, t) = (kk / 2, kk % 2);
+            for j in 0..n {
+                let (p, c) = (j / PANEL, j % PANEL);
+                data[(p * groups + g) * PANEL * 2 + c * 2 + t] = to_bf16(b[kk * n + j]);
+            }
+        }
+        PackedB { k, n, groups, data }
+    }
+}
+
+/// `c[m × n] += a[m × k] · b` with `a` and `c` row-major and contiguous (`k`
+/// and `n` from `b`); blocks of rows are shared among rayon's threads when
+/// `threads > 1`.
+pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], threads: usize) {
+    let (k, n) = (b.k, b.n);
+    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
+    if m == 0 {
+        return;
+    }
+    let work = |(block, c_rows): (usize, &mut [f32])| {
+        let row0 = block * BLOCK_ROWS;
+        let rows = c_rows.len() / n;
+        let a_rows = &a[row0 * k..(row0 + rows) * k];
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `PackedB` exists only where `available()` held.
+        unsafe {
+            block_avx512(b, a_rows, rows, c_rows)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let _ = (a_rows, rows);
+    };
+    let c = &mut c[..m * n];
+    if threads > 1 {
+        c.par_chunks_mut(BLOCK_ROWS * n).enumerate().for_each(work);
+    } else {
+        c.chunks_mut(BLOCK_ROWS * n).enumerate().for_each(work);
+    }
+}
+
+/// One block: its rows of `a` rounded to bfloat16 (rows padded to a tile's
+/// height with zeros), then every tile, added into `c`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+fn block_avx512(b: &PackedB, a: &[f32], rows: usize, c: &mut [f32]) {
+    let (k, n, groups) = (b.k, b.n, b.groups);
+    let lda = groups * 2;
+    let padded = rows.div_ceil(TILE_ROWS) * TILE_ROWS;
+    let mut codes = vec![0u16; padded * lda];
+    for (row, out) in a.chunks_exact(k).zip(codes.chunks_exact_mut(lda)) {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = to_bf16(x);
+        }
+    }
+    let panel_len = groups * PANEL * 2;
+    for col0 in (0..n).step_by(COL_ALIGN) {
+        let cols = (n - col0).min(COL_ALIGN);
+        let panels = &b.data[col0 / PANEL * panel_len..];
+        for row0 in (0..rows).step_by(TILE_ROWS) {
+            let valid = (rows - row0).min(TILE_ROWS);
+            assert!(panels.len() >= 2 * panel_len);
+            assert!(codes.len() >= (row0 + TILE_ROWS) * lda);
+            assert!(c.len() >= (row0 + valid - 1) * n + col0 + cols);
+            // SAFETY: the asserts bound every read of the codes (8 rows of
+            // `lda`) and the panels (two of `panel_len`), and every write of
+            // `c` (`valid` rows, `cols` columns); the CPU has the features.
+            unsafe {
+                tile(
+                    groups,
+                    codes.as_ptr().add(row0 * lda),
+                    lda,
+                    panels.as_ptr(),
+                    panel_len,
+                    valid,
+                    cols,
+                    c.as_mut_ptr().add(row0 * n + col0),
+                    n,
+                )
+            };
+        }
+    }
+}
+
+/// 8 rows × 32 columns: per group, one 512-bit load of each panel, and per
+/// row one 32-bit broadcast of its two activations and two `vdpbf16ps`; the
+/// first `rows` rows and `cols` columns of the sums are added to `c`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bf16")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile(
+    groups: usize,
+    a: *const u16,
+    lda: usize,
+    b: *const u16,
+    panel_len: usize,
+    rows: usize,
+    cols: usize,
+    c: *mut f32,
+    ldc: usize,
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 2 * TILE_ROWS];
+    for g in 0..groups {
+        // SAFETY: group g < groups of both panels (checked by the caller).
+        let (w0, w1): (__m512bh, __m512bh) = unsafe {
+            let p = b.add(g * PANEL * 2);
+            (
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(p.cast())),
+                std::mem::transmute::<__m512i, __m512bh>(_mm512_loadu_si512(
+                    p.add(panel_len).cast(),
+                )),
+            )
+        };
+        for i in 0..TILE_ROWS {
+            // SAFETY: row i < 8 and values 2g, 2g + 1 lie within each row
+            // (checked by the caller); the read may be unaligned.
+            let x = unsafe { a.add(i * lda + 2 * g).cast::<i32>().read_unaligned() };
+            // SAFETY: a plain reinterpretation of 16 lanes of 32 bits.
+            let av: __m512bh =
+                unsafe { std::mem::transmute::<__m512i, __m512bh>(_mm512_set1_epi32(x)) };
+            acc[2 * i] = _mm512_dpbf16_ps(acc[2 * i], av, w0);
+            acc[2 * i + 1] = _mm512_dpbf16_ps(acc[2 * i + 1], av, w1);
+        }
+    }
+    let mask = |from: usize| -> __mmask16 {
+        let valid = cols.saturating_sub(from).min(16);
+        if valid == 16 {
+            0xffff
+        } else {
+            (1u16 << valid) - 1
+        }
+    };
+    let (m0, m1) = (mask(0), mask(16));
+    for (i, pair) in acc.chunks_exact(2).enumerate().take(rows) {
+        // SAFETY: row i < rows and the masked columns < cols lie inside `c`
+        // (checked by the caller).
+        unsafe {
+            let o = c.add(i * ldc);
+            let cur = _mm512_maskz_loadu_ps(m0, o);
+            _mm512_mask_storeu_ps(o, m0, _mm512_add_ps(cur, pair[0]));
+            if m1 != 0 {
+                let o = o.add(16);
+                let cur = _mm512_maskz_loadu_ps(m1, o);
+                _mm512_mask_storeu_ps(o, m1, _mm512_add_ps(cur, pair[1]));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rounding_is_to_the_nearest_even() {
+        assert_eq!(to_bf16(1.0), 0x3f80);
+        assert_eq!(to_bf16(-2.0), 0xc000);
+        // 1 + 2^-8 is halfway between 1 and 1 + 2^-7: ties go to even (1).
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0), 0x3f80);
+        // 1 + 3 · 2^-8 is halfway between 1 + 2^-7 (odd) and 1 + 2^-6.
+        assert_eq!(to_bf16(1.0 + 3.0 / 256.0), 0x3f82);
+        assert_eq!(to_bf16(1.0 + 1.0 / 256.0 + 1e-6), 0x3f81);
+        assert!(from_bf16(to_bf16(f32::NAN)).is_nan());
+        assert_eq!(from_bf16(to_bf16(f32::INFINITY)), f32::INFINITY);
+        for x in [0.1f32, -3.7, 1e-3, 6.5e4, 123.456] {
+            let back = from_bf16(to_bf16(x));
+            assert!(((back - x) / x).abs() <= 1.0 / 256.0, "{x} -> {back}");
+        }
+    }
+
+    #[test]
+    fn product_matches_the_rounded_operands() {
+        if !available() {
+            eprintln!("no AVX512_BF16 on this CPU: the bf16 kernel is not tested here");
+            assert!(PackedB::new(&[1.0; 4], 2, 2).is_none());
+            return;
+        }
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        };
+        for (m, k, n) in [
+            (1, 1, 1),
+            (3, 7, 33),
+            (9, 384, 17),
+            (25, 385, 64),
+            (30, 1536, 40),
+        ] {
+            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
+            let w: Vec<f32> = (0..k * n).map(|_| next()).collect();
+            let base: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            let b = PackedB::new(&w, k, n).unwrap();
+            for threads in [1, 2] {
+                let mut c = base.clone();
+                matmul_acc(m, &a, &b, &mut c, threads);
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut want, mut size) = (f64::from(base[i * n + j]), 0f64);
+                        for kk in 0..k {
+                            let x = f64::from(from_bf16(to_bf16(a[i * k + kk])));
+                            let y = f64::from(from_bf16(to_bf16(w[kk * n + j])));
+                            want += x * y;
+                            size += (x * y).abs();
+                        }
+                        // f32 accumulation over k products.
+                        let bound = 1e-6 * (1.0 + size) * (k as f64).sqrt().max(1.0);
+                        let got = f64::from(c[i * n + j]);
+                        assert!(
+                            (got - want).abs() <= bound,
+                            "{m}x{k}x{n} [{i},{j}]: {got} vs {want}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
