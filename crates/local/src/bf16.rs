@@ -22,8 +22,6 @@
 //! denormal results flushed to zero; the tests compare with an `f64`
 //! product of the rounded operands within a relative bound, not bit for bit.
 
-use rayon::prelude::*;
-
 /// Columns of one packed panel.
 const PANEL: usize = 16;
 /// Columns are padded to this multiple (a tile's width).
@@ -122,12 +120,7 @@ pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], thread
         #[cfg(not(target_arch = "x86_64"))]
         let _ = (a_rows, rows);
     };
-    let c = &mut c[..m * n];
-    if threads > 1 {
-        c.par_chunks_mut(BLOCK_ROWS * n).enumerate().for_each(work);
-    } else {
-        c.chunks_mut(BLOCK_ROWS * n).enumerate().for_each(work);
-    }
+    crate::kernels::row_blocks(&mut c[..m * n], n, BLOCK_ROWS, threads, work);
 }
 
 /// One block: its rows of `a` rounded to bfloat16 (rows padded to a tile's

@@ -50,8 +50,6 @@
 //! live in registers for the whole of k (no overflow: `2 · k · 254 · 127`
 //! stays below `2^31` for k up to 33 000), and are rescaled once at the end.
 
-use rayon::prelude::*;
-
 /// Columns of one packed panel.
 pub(crate) const PANEL: usize = 16;
 /// k values per packed group (one 32-bit broadcast of activations).
@@ -627,12 +625,7 @@ pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &QuantizedB, c: &mut [f32], thr
         let rows = c_rows.len() / n;
         run_block(b, &a[row0 * k..(row0 + rows) * k], rows, c_rows);
     };
-    let c = &mut c[..m * n];
-    if threads > 1 {
-        c.par_chunks_mut(rb * n).enumerate().for_each(work);
-    } else {
-        c.chunks_mut(rb * n).enumerate().for_each(work);
-    }
+    crate::kernels::row_blocks(&mut c[..m * n], n, rb, threads, work);
 }
 
 /// One block of `rows` rows of `a`: quantised, multiplied and dequantised

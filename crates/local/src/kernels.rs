@@ -105,6 +105,21 @@ impl MatMul<'_> {
     }
 }
 
+/// Runs `work((block, rows))` over the blocks of `block_rows` rows of `c`
+/// (rows `n` wide; the last block may be shorter), shared among rayon's
+/// threads when `threads > 1`: the row split of every packed multiply.
+pub(crate) fn row_blocks<F>(c: &mut [f32], n: usize, block_rows: usize, threads: usize, work: F)
+where
+    F: Fn((usize, &mut [f32])) + Send + Sync,
+{
+    use rayon::prelude::*;
+    if threads > 1 {
+        c.par_chunks_mut(block_rows * n).enumerate().for_each(work);
+    } else {
+        c.chunks_mut(block_rows * n).enumerate().for_each(work);
+    }
+}
+
 /// Runs `$generic` through a copy compiled for AVX2+FMA when the CPU has it.
 macro_rules! dispatch {
     ($(#[$meta:meta])* $vis:vis fn $name:ident($($arg:ident : $ty:ty),*) $(-> $ret:ty)? => $generic:ident) => {

@@ -12,8 +12,6 @@
 //! Only used where the CPU has AVX-512F and `n` is a multiple of [`NR`];
 //! elsewhere the encoder uses the portable `gemm` crate.
 
-use rayon::prelude::*;
-
 /// Rows of the register tile.
 const MR: usize = 12;
 /// Columns of the register tile: two 16-lane vectors.
@@ -92,12 +90,7 @@ pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], thread
             }
         }
     };
-    let c = &mut c[..m * n];
-    if threads > 1 {
-        c.par_chunks_mut(MC * n).enumerate().for_each(work);
-    } else {
-        c.chunks_mut(MC * n).enumerate().for_each(work);
-    }
+    crate::kernels::row_blocks(&mut c[..m * n], n, MC, threads, work);
 }
 
 /// Packs rows of `a` (row-major, `rows × k`), columns `pc .. pc + kc`, into
