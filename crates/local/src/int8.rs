@@ -27,9 +27,10 @@
 //! last. (An earlier 7-bit scheme, `0..=127` multiplied directly, lost about
 //! 1% of cosine on the output layer of the feed-forward block, whose inputs
 //! after GELU are nearly all small with a few large values.) Every path
-//! (scalar, AVX2, AVX-512 VNNI) computes the same exact integer sums, so
-//! they give bit-identical results and a model's vectors do not depend on
-//! the CPU it runs on.
+//! (scalar, AVX2, AVX-512 VNNI) computes the same exact integer sums and
+//! rescales them with the same float operations, so a dense layer's output
+//! does not depend on which path runs it (the f32 parts of the encoder,
+//! attention among them, may still round differently from CPU to CPU).
 //!
 //! # Layout
 //!
