@@ -13,7 +13,11 @@ cd "$(dirname "$0")/../.."
 DIR=${1:?usage: store_embed.sh DIR}
 BIN=${EMBEDROCK_BIN:-target/release/embedrock}
 THREADS=${THREADS:-$(nproc)}
+PYTHON=${PYTHON:-python3}
 [[ -s $DIR/texts.txt && -s $DIR/queries.txt ]] || { echo "no texts.txt/queries.txt in $DIR" >&2; exit 1; }
+# The last step needs numpy: check before the long embedding, not after.
+"$PYTHON" -c "import numpy" 2>/dev/null ||
+  { echo "$PYTHON has no numpy; set PYTHON to a python with numpy (such as store.sh's STORE_PY)" >&2; exit 1; }
 
 echo "CPU: $(lscpu | grep 'Model name' | sed 's/Model name: *//'), $(nproc) cores" | tee "$DIR/embed.txt"
 for set in queries texts; do
@@ -30,7 +34,7 @@ s = float(sys.argv[3]) - float(sys.argv[2])
 print(f"{sys.argv[1]}: {n} texts in {s:.0f} s, {n / s:.0f} texts/s")
 PY
 done
-"${PYTHON:-python3}" - "$DIR" <<'PY'
+"$PYTHON" - "$DIR" <<'PY'
 import os, sys
 import numpy as np
 d = sys.argv[1]
