@@ -129,9 +129,6 @@ impl Linear {
         out_dim: usize,
         settings: &EncoderSettings,
     ) -> Self {
-        // Int8 layers are built in fp32 first, for the calibration run of
-        // `BertModel::quantize_int8`, and quantised there: no AVX-512 packing
-        // for them meanwhile.
         // Bf16 layers are rounded and packed here (the precision was checked
         // against the CPU before loading); a shape the kernel cannot take
         // stays in fp32.
@@ -145,6 +142,9 @@ impl Linear {
                 };
             }
         }
+        // Int8 layers are built in fp32 first, for the calibration run of
+        // `BertModel::quantize_int8`, and quantised there: no AVX-512 packing
+        // for them meanwhile.
         let packed = if settings.portable_gemm || settings.precision != Precision::Fp32 {
             None
         } else {
