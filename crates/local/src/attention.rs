@@ -397,13 +397,9 @@ mod tests {
     fn every_fused_kernel_on_this_cpu_matches_the_definition() {
         let kinds = Fused::available();
         eprintln!("fused attention on this CPU: {kinds:?}");
-        let mut seed = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            ((seed >> 40) as f32 / (1u64 << 24) as f32) * 4.0 - 2.0
-        };
+        // Values in -2..2.
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        let mut next = move || 2.0 * rng.next();
         for kind in kinds {
             for hd in [8, 16, 32, 48, 64] {
                 if !kind.fits(hd) {

@@ -260,13 +260,7 @@ mod tests {
             assert!(PackedB::new(&[1.0; 4], 2, 2).is_none());
             return;
         }
-        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-        let mut next = move || {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            ((seed >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        };
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
         for (m, k, n) in [
             (1, 1, 1),
             (3, 7, 33),
@@ -274,9 +268,9 @@ mod tests {
             (25, 385, 64),
             (30, 1536, 40),
         ] {
-            let a: Vec<f32> = (0..m * k).map(|_| next()).collect();
-            let w: Vec<f32> = (0..k * n).map(|_| next()).collect();
-            let base: Vec<f32> = (0..m * n).map(|_| next()).collect();
+            let a = rng.matrix(m * k, 0.0);
+            let w = rng.matrix(k * n, 0.0);
+            let base = rng.matrix(m * n, 0.0);
             let b = PackedB::new(&w, k, n).unwrap();
             for threads in [1, 2] {
                 let mut c = base.clone();

@@ -848,21 +848,7 @@ unsafe fn dequantize_avx2(
 mod tests {
     use super::*;
 
-    /// A reproducible generator (xorshift) of values in `-1..1`.
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> f32 {
-            self.0 ^= self.0 << 13;
-            self.0 ^= self.0 >> 7;
-            self.0 ^= self.0 << 17;
-            ((self.0 >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        }
-
-        fn matrix(&mut self, len: usize, offset: f32) -> Vec<f32> {
-            (0..len).map(|_| self.next() + offset).collect()
-        }
-    }
+    use crate::test_rng::Rng;
 
     /// Shapes with m, k and n off every blocking multiple, and 1s.
     const SHAPES: &[(usize, usize, usize)] = &[

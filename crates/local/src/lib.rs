@@ -44,6 +44,8 @@ mod options;
 mod pooling;
 mod precision;
 mod sgemm;
+#[cfg(test)]
+mod test_rng;
 
 pub use cancel::{CancelOnDrop, CancelToken};
 pub use engine::LocalEmbedder;
