@@ -102,7 +102,7 @@ struct ModelArgs {
     threads: Option<usize>,
     /// The dense layers' arithmetic of a local model: fp32 (the default,
     /// sentence-transformers' vectors), int8 (faster, cosine ~0.997 to fp32's)
-    /// or bf16 (needs AVX512_BF16, cosine ~0.99997; refused elsewhere). Default:
+    /// or bf16 (AMX tiles or AVX512_BF16, cosine ~0.99997; refused elsewhere). Default:
     /// $EMBEDROCK_PRECISION, else fp32.
     #[arg(long, value_parser = open::parse_precision)]
     precision: Option<embedrock_local::Precision>,

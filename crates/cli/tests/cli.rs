@@ -528,8 +528,9 @@ fn precision_int8_is_close_to_fp32_and_others_are_refused_clearly() {
     // A name that is no precision: a usage error naming it.
     let out = embedrock(&["embed", "a", "--precision", "int4"], None);
     exit_code_2_naming(&out, "int4");
-    // bf16 runs where the CPU has AVX512_BF16 (very close to fp32), and is
-    // refused elsewhere with a message naming the CPU's features.
+    // bf16 runs where the CPU has AVX512_BF16 (very close to fp32; every CPU
+    // with AMX-BF16 has it too), and is refused elsewhere with a message
+    // naming the CPU's features.
     #[cfg(target_arch = "x86_64")]
     let bf16_here = std::arch::is_x86_feature_detected!("avx512f")
         && std::arch::is_x86_feature_detected!("avx512bf16")

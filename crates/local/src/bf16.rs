@@ -1,6 +1,8 @@
-//! Matrix multiply in bfloat16 for the encoder's dense layers, on CPUs with
-//! AVX512_BF16: `C[m×n] += bf16(A)[m×k] · bf16(B)[k×n]`, each pair of
-//! products summed into `f32` accumulators by `vdpbf16ps`.
+//! Matrix multiply in bfloat16 for the encoder's dense layers:
+//! `C[m×n] += bf16(A)[m×k] · bf16(B)[k×n]`, each product summed into `f32`.
+//! Two paths, chosen at load time: AMX tiles (`tdpbf16ps`, see
+//! [`crate::amx`]) where the CPU and OS allow them, else AVX512_BF16's
+//! `vdpbf16ps`; a CPU with neither cannot run bf16.
 //!
 //! bfloat16 keeps `f32`'s exponent and 8 bits of its significand, so
 //! rounding each operand costs a relative error of at most 2^-9 and nothing
@@ -10,30 +12,66 @@
 //!
 //! # Layout
 //!
-//! B is padded to an even number of rows (k) and a multiple of 32 columns,
-//! and stored in panels of 16 columns. Inside a panel, group `g` (k values
-//! `2g` and `2g + 1`) takes 64 bytes: column 0's two values, then column 1's,
-//! ... column 15's; so a 32-bit broadcast of an activation row's two values
-//! against one panel group is one `vdpbf16ps` over 16 columns. A tile is 8
-//! rows × 32 columns (two panels), its 16 accumulators in registers for the
-//! whole of k.
+//! B is padded to a multiple of 32 rows (k) and of 32 columns, and stored in
+//! panels of 16 columns. Inside a panel, group `g` (k values `2g` and
+//! `2g + 1`) takes 64 bytes: column 0's two values, then column 1's, ...
+//! column 15's. That is one row of an AMX B tile, and for AVX-512 one
+//! `vdpbf16ps` over 16 columns against a 32-bit broadcast of an activation
+//! row's two values. The AVX-512 tile is 8 rows × 32 columns (two panels),
+//! its 16 accumulators in registers for the whole of k; the AMX block is
+//! 32 × 32 (see [`crate::amx::micro`]).
 //!
-//! Intel documents `vdpbf16ps` with denormal inputs read as zero and
+//! Intel documents both instructions with denormal inputs read as zero and
 //! denormal results flushed to zero; the tests compare with an `f64`
 //! product of the rounded operands within a relative bound, not bit for bit.
 
+use crate::amx;
+
 /// Columns of one packed panel.
 const PANEL: usize = 16;
-/// Columns are padded to this multiple (a tile's width).
+/// Columns are padded to this multiple (both paths' width).
 const COL_ALIGN: usize = 32;
-/// Rows of a tile.
+/// k is padded to this multiple (an AMX step), in groups of two.
+const GROUP_ALIGN: usize = amx::STEP_K / 2;
+/// Rows of an AVX-512 tile.
 const TILE_ROWS: usize = 8;
-/// Rows per parallel block (a multiple of the tile's rows), small enough
-/// that a block's rows of the result stay in cache between column tiles.
+/// Rows per parallel block on the AVX-512 path (a multiple of the tile's
+/// rows), small enough that a block's rows of the result stay in cache
+/// between column tiles.
 const BLOCK_ROWS: usize = 24;
 
-/// Whether this CPU (and `EMBEDROCK_MAX_ISA`) lets the kernel run.
-pub(crate) fn available() -> bool {
+/// Which instructions run the multiply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Path {
+    /// AMX tiles (`tdpbf16ps`).
+    Amx,
+    /// AVX512_BF16 (`vdpbf16ps`).
+    Avx512,
+}
+
+impl Path {
+    /// The widest path this CPU (and `EMBEDROCK_MAX_ISA`) allows, if any.
+    pub(crate) fn best() -> Option<Path> {
+        if amx::available() {
+            Some(Path::Amx)
+        } else if avx512_available() {
+            Some(Path::Avx512)
+        } else {
+            None
+        }
+    }
+
+    /// The kernel's name, as [`crate::Precision::kernel`] reports it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Path::Amx => "bf16 amx",
+            Path::Avx512 => "bf16 avx512",
+        }
+    }
+}
+
+/// Whether the AVX512_BF16 path may run here.
+fn avx512_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         crate::isa::allows(crate::isa::Isa::Avx512)
@@ -46,14 +84,18 @@ pub(crate) fn available() -> bool {
     }
 }
 
-/// `x` rounded to the nearest bfloat16, ties to even (a NaN stays a NaN).
+/// `x` rounded to the nearest bfloat16, ties to even (a NaN stays a NaN);
+/// branch-free, so loops over it vectorise.
+#[inline(always)]
 pub(crate) fn to_bf16(x: f32) -> u16 {
     let bits = x.to_bits();
+    let quiet = ((bits >> 16) | 0x40) as u16;
+    let rounded = (bits.wrapping_add(0x7fff + ((bits >> 16) & 1)) >> 16) as u16;
     if x.is_nan() {
-        return ((bits >> 16) | 0x40) as u16;
+        quiet
+    } else {
+        rounded
     }
-    let round = 0x7fff + ((bits >> 16) & 1);
-    (bits.wrapping_add(round) >> 16) as u16
 }
 
 /// The `f32` a bfloat16 stands for.
@@ -63,29 +105,40 @@ fn from_bf16(h: u16) -> f32 {
 }
 
 /// A `k × n` weight matrix rounded to bfloat16 and packed for
-/// [`matmul_acc`].
+/// [`matmul_acc`], with the path that will multiply it.
 pub(crate) struct PackedB {
     k: usize,
     n: usize,
-    /// Pairs of k values (k padded to even).
+    /// Pairs of k values (k padded to a multiple of 32).
     groups: usize,
     /// Panel `p` starts at `p * groups * 32`; in it, group `g` at `g * 32`,
     /// column `c` at `2c` (its even k value) and `2c + 1` (its odd one).
     data: Vec<u16>,
+    path: Path,
 }
 
 impl PackedB {
-    /// Rounds and packs the row-major `k × n` matrix `b`; `None` when the
-    /// shapes do not fit or the CPU cannot run the kernel.
+    /// Rounds and packs the row-major `k × n` matrix `b` for the best path
+    /// here; `None` when the shapes do not fit or the CPU has no path.
     pub(crate) fn new(b: &[f32], k: usize, n: usize) -> Option<Self> {
-        if b.len() != k * n || k == 0 || n == 0 || !available() {
-            return None;
-        }
-        Some(Self::pack(b, k, n))
+        Self::for_path(b, k, n, Path::best()?)
     }
 
-    fn pack(b: &[f32], k: usize, n: usize) -> Self {
-        let groups = k.div_ceil(2);
+    /// [`PackedB::new`] for a given path (which must be able to run here,
+    /// checked again).
+    pub(crate) fn for_path(b: &[f32], k: usize, n: usize, path: Path) -> Option<Self> {
+        let runs = match path {
+            Path::Amx => amx::available(),
+            Path::Avx512 => avx512_available(),
+        };
+        if b.len() != k * n || k == 0 || n == 0 || !runs {
+            return None;
+        }
+        Some(Self::pack(b, k, n, path))
+    }
+
+    fn pack(b: &[f32], k: usize, n: usize, path: Path) -> Self {
+        let groups = k.div_ceil(2 * GROUP_ALIGN) * GROUP_ALIGN;
         let n_pad = n.div_ceil(COL_ALIGN) * COL_ALIGN;
         let mut data = vec![0u16; n_pad * groups * 2];
         for kk in 0..k {
@@ -95,7 +148,19 @@ impl PackedB {
                 data[(p * groups + g) * PANEL * 2 + c * 2 + t] = to_bf16(b[kk * n + j]);
             }
         }
-        PackedB { k, n, groups, data }
+        PackedB {
+            k,
+            n,
+            groups,
+            data,
+            path,
+        }
+    }
+
+    /// The path that multiplies this matrix.
+    #[cfg(test)]
+    pub(crate) fn path(&self) -> Path {
+        self.path
     }
 }
 
@@ -103,24 +168,114 @@ impl PackedB {
 /// and `n` from `b`); blocks of rows are shared among rayon's threads when
 /// `threads > 1`.
 pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], threads: usize) {
+    match b.path {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `PackedB` for AMX exists only where `amx::available()`
+        // held, so the tiles and AVX-512 F/BW may be used.
+        Path::Amx => run(m, a, b, c, threads, amx::BLOCK, |b, a, rows, c| unsafe {
+            block_amx_avx512(b, a, rows, c)
+        }),
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: a `PackedB` for AVX-512 exists only where AVX512_BF16 does.
+        Path::Avx512 => run(m, a, b, c, threads, BLOCK_ROWS, |b, a, rows, c| unsafe {
+            block_avx512(b, a, rows, c)
+        }),
+        #[cfg(not(target_arch = "x86_64"))]
+        _ => unreachable!("no bf16 path exists off x86-64"),
+    }
+}
+
+/// Splits `c` into blocks of `block_rows` rows and runs `block` on each
+/// with its rows of `a`.
+fn run<F>(
+    m: usize,
+    a: &[f32],
+    b: &PackedB,
+    c: &mut [f32],
+    threads: usize,
+    block_rows: usize,
+    block: F,
+) where
+    F: Fn(&PackedB, &[f32], usize, &mut [f32]) + Sync,
+{
     let (k, n) = (b.k, b.n);
     assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
     if m == 0 {
         return;
     }
-    let work = |(block, c_rows): (usize, &mut [f32])| {
-        let row0 = block * BLOCK_ROWS;
+    let work = |(i, c_rows): (usize, &mut [f32])| {
+        let row0 = i * block_rows;
         let rows = c_rows.len() / n;
-        let a_rows = &a[row0 * k..(row0 + rows) * k];
-        #[cfg(target_arch = "x86_64")]
-        // SAFETY: a `PackedB` exists only where `available()` held.
-        unsafe {
-            block_avx512(b, a_rows, rows, c_rows)
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = (a_rows, rows);
+        block(b, &a[row0 * k..(row0 + rows) * k], rows, c_rows);
     };
-    crate::kernels::row_blocks(&mut c[..m * n], n, BLOCK_ROWS, threads, work);
+    crate::kernels::row_blocks(&mut c[..m * n], n, block_rows, threads, work);
+}
+
+/// `a`'s `rows` rows of `k` values rounded to bfloat16 into rows of `lda`
+/// values, zero past `k` and past `rows` up to a multiple of `pad_rows`.
+#[inline(always)]
+fn round_rows(a: &[f32], k: usize, rows: usize, lda: usize, pad_rows: usize) -> Vec<u16> {
+    let padded = rows.div_ceil(pad_rows) * pad_rows;
+    let mut codes = vec![0u16; padded * lda];
+    for (row, out) in a.chunks_exact(k).zip(codes.chunks_exact_mut(lda)) {
+        for (o, &x) in out.iter_mut().zip(row) {
+            *o = to_bf16(x);
+        }
+    }
+    codes
+}
+
+/// The AMX block, its rounding and adding compiled for AVX-512.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn block_amx_avx512(b: &PackedB, a: &[f32], rows: usize, c: &mut [f32]) {
+    // SAFETY: the caller checked `amx::available()`.
+    unsafe { block_amx(b, a, rows, c, amx::micro) }
+}
+
+/// One block of up to 32 rows through an AMX micro-kernel (the CPU's, or
+/// the model's in tests): its rows of `a` rounded to bfloat16 (padded to 32
+/// rows with zeros), then per 32 columns one micro-kernel call into a
+/// scratch block, whose valid rows and columns are added to `c`.
+///
+/// # Safety
+/// `micro` must be able to run here.
+#[inline(always)]
+unsafe fn block_amx(b: &PackedB, a: &[f32], rows: usize, c: &mut [f32], micro: amx::Micro) {
+    let (k, n, groups) = (b.k, b.n, b.groups);
+    assert!(rows <= amx::BLOCK && groups % GROUP_ALIGN == 0);
+    let lda = groups * 2;
+    let codes = round_rows(a, k, rows, lda, amx::BLOCK);
+    let steps = groups / GROUP_ALIGN;
+    let panel_len = groups * PANEL * 2;
+    let mut out = [0f32; amx::BLOCK * amx::BLOCK];
+    for col0 in (0..n).step_by(COL_ALIGN) {
+        let cols = (n - col0).min(COL_ALIGN);
+        let panels = &b.data[col0 / PANEL * panel_len..];
+        assert!(panels.len() >= 2 * panel_len && codes.len() >= amx::BLOCK * lda);
+        // SAFETY: 32 rows of `lda` codes, two panels of `groups` groups and
+        // a 32 × 32 scratch block, as the micro-kernel reads and writes
+        // (asserted above); `micro` runs here (the caller's contract).
+        unsafe {
+            micro(
+                codes.as_ptr(),
+                lda,
+                panels.as_ptr(),
+                panels.as_ptr().add(panel_len),
+                steps,
+                out.as_mut_ptr(),
+            )
+        };
+        for (c_row, sums) in c
+            .chunks_exact_mut(n)
+            .zip(out.chunks_exact(amx::BLOCK))
+            .take(rows)
+        {
+            for (x, s) in c_row[col0..col0 + cols].iter_mut().zip(sums) {
+                *x += s;
+            }
+        }
+    }
 }
 
 /// One block: its rows of `a` rounded to bfloat16 (rows padded to a tile's
@@ -130,13 +285,7 @@ pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], thread
 fn block_avx512(b: &PackedB, a: &[f32], rows: usize, c: &mut [f32]) {
     let (k, n, groups) = (b.k, b.n, b.groups);
     let lda = groups * 2;
-    let padded = rows.div_ceil(TILE_ROWS) * TILE_ROWS;
-    let mut codes = vec![0u16; padded * lda];
-    for (row, out) in a.chunks_exact(k).zip(codes.chunks_exact_mut(lda)) {
-        for (o, &x) in out.iter_mut().zip(row) {
-            *o = to_bf16(x);
-        }
-    }
+    let codes = round_rows(a, k, rows, lda, TILE_ROWS);
     let panel_len = groups * PANEL * 2;
     for col0 in (0..n).step_by(COL_ALIGN) {
         let cols = (n - col0).min(COL_ALIGN);
@@ -253,45 +402,101 @@ mod tests {
         }
     }
 
+    /// Checks `c = base + a · w` against an `f64` product of the rounded
+    /// operands, within f32 accumulation error.
+    #[allow(clippy::too_many_arguments)]
+    fn check(
+        what: &str,
+        m: usize,
+        k: usize,
+        n: usize,
+        a: &[f32],
+        w: &[f32],
+        base: &[f32],
+        c: &[f32],
+    ) {
+        for i in 0..m {
+            for j in 0..n {
+                let (mut want, mut size) = (f64::from(base[i * n + j]), 0f64);
+                for kk in 0..k {
+                    let x = f64::from(from_bf16(to_bf16(a[i * k + kk])));
+                    let y = f64::from(from_bf16(to_bf16(w[kk * n + j])));
+                    want += x * y;
+                    size += (x * y).abs();
+                }
+                let bound = 1e-6 * (1.0 + size) * (k as f64).sqrt().max(1.0);
+                let got = f64::from(c[i * n + j]);
+                assert!(
+                    (got - want).abs() <= bound,
+                    "{what} {m}x{k}x{n} [{i},{j}]: {got} vs {want}"
+                );
+            }
+        }
+    }
+
+    /// Shapes with ragged rows, columns and k on both paths' blocks.
+    const SHAPES: [(usize, usize, usize); 6] = [
+        (1, 1, 1),
+        (3, 7, 33),
+        (9, 384, 17),
+        (25, 385, 64),
+        (33, 64, 40),
+        (70, 1536, 40),
+    ];
+
     #[test]
-    fn product_matches_the_rounded_operands() {
-        if !available() {
-            eprintln!("no AVX512_BF16 on this CPU: the bf16 kernel is not tested here");
+    fn every_path_here_matches_the_rounded_operands() {
+        let paths: Vec<Path> = [Path::Amx, Path::Avx512]
+            .into_iter()
+            .filter(|&p| PackedB::for_path(&[1.0; 4], 2, 2, p).is_some())
+            .collect();
+        eprintln!("bf16 paths on this CPU: {paths:?}");
+        assert_eq!(paths.first().copied(), Path::best());
+        if paths.is_empty() {
             assert!(PackedB::new(&[1.0; 4], 2, 2).is_none());
             return;
         }
         let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
-        for (m, k, n) in [
-            (1, 1, 1),
-            (3, 7, 33),
-            (9, 384, 17),
-            (25, 385, 64),
-            (30, 1536, 40),
-        ] {
+        for (m, k, n) in SHAPES {
             let a = rng.matrix(m * k, 0.0);
             let w = rng.matrix(k * n, 0.0);
             let base = rng.matrix(m * n, 0.0);
-            let b = PackedB::new(&w, k, n).unwrap();
-            for threads in [1, 2] {
-                let mut c = base.clone();
-                matmul_acc(m, &a, &b, &mut c, threads);
-                for i in 0..m {
-                    for j in 0..n {
-                        let (mut want, mut size) = (f64::from(base[i * n + j]), 0f64);
-                        for kk in 0..k {
-                            let x = f64::from(from_bf16(to_bf16(a[i * k + kk])));
-                            let y = f64::from(from_bf16(to_bf16(w[kk * n + j])));
-                            want += x * y;
-                            size += (x * y).abs();
-                        }
-                        // f32 accumulation over k products.
-                        let bound = 1e-6 * (1.0 + size) * (k as f64).sqrt().max(1.0);
-                        let got = f64::from(c[i * n + j]);
-                        assert!(
-                            (got - want).abs() <= bound,
-                            "{m}x{k}x{n} [{i},{j}]: {got} vs {want}"
-                        );
-                    }
+            for &path in &paths {
+                let b = PackedB::for_path(&w, k, n, path).unwrap();
+                assert_eq!(b.path(), path);
+                for threads in [1, 2] {
+                    let mut c = base.clone();
+                    matmul_acc(m, &a, &b, &mut c, threads);
+                    check(path.name(), m, k, n, &a, &w, &base, &c);
+                }
+            }
+        }
+    }
+
+    /// The AMX block on the software model of the tile instructions: the
+    /// packing, strides, padding and tile configuration, on any CPU.
+    #[test]
+    fn amx_blocks_on_the_tile_model_match_the_rounded_operands() {
+        let mut rng = crate::test_rng::Rng(0x2545_f491_4f6c_dd1d);
+        for (m, k, n) in SHAPES {
+            let a = rng.matrix(m * k, 0.0);
+            let w = rng.matrix(k * n, 0.0);
+            let base = rng.matrix(m * n, 0.0);
+            let b = PackedB::pack(&w, k, n, Path::Amx);
+            let mut c = base.clone();
+            run(m, &a, &b, &mut c, 2, amx::BLOCK, |b, a, rows, c| {
+                // SAFETY: the model runs on any CPU.
+                unsafe { block_amx(b, a, rows, c, amx::model::micro) }
+            });
+            check("amx model", m, k, n, &a, &w, &base, &c);
+            if amx::available() {
+                // The CPU's tiles against the model: the same sums but for
+                // the order of rounding inside each instruction.
+                let hw = PackedB::for_path(&w, k, n, Path::Amx).unwrap();
+                let mut c_hw = base.clone();
+                matmul_acc(m, &a, &hw, &mut c_hw, 1);
+                for (x, y) in c.iter().zip(&c_hw) {
+                    assert!((x - y).abs() <= 1e-4 * (1.0 + x.abs()), "{x} vs {y}");
                 }
             }
         }

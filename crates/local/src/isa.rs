@@ -1,7 +1,8 @@
 //! How wide the kernels may go: every instruction set the CPU has, or less
 //! when `EMBEDROCK_MAX_ISA` caps it, so the narrower paths can be measured
-//! and tested on a wider CPU (`avx2`: no AVX-512 kernel; `portable`: none of
-//! the x86 vector kernels chosen at run time).
+//! and tested on a wider CPU (`avx512`: no AMX tiles; `avx2`: no AVX-512
+//! kernel either; `portable`: none of the x86 vector kernels chosen at run
+//! time).
 
 use std::sync::OnceLock;
 
@@ -14,14 +15,17 @@ pub(crate) enum Isa {
     Avx2,
     /// AVX-512 and its extensions.
     Avx512,
+    /// AMX tiles (with AVX-512 around them).
+    Amx,
 }
 
 /// The accepted values of `EMBEDROCK_MAX_ISA`.
-pub(crate) const NAMES: &str = "avx512, avx2 or portable";
+pub(crate) const NAMES: &str = "amx, avx512, avx2 or portable";
 
-/// Parses a level name (`avx512`, `avx2`, `portable`).
+/// Parses a level name (`amx`, `avx512`, `avx2`, `portable`).
 pub(crate) fn parse(s: &str) -> Option<Isa> {
     match s.trim().to_ascii_lowercase().as_str() {
+        "amx" => Some(Isa::Amx),
         "avx512" => Some(Isa::Avx512),
         "avx2" => Some(Isa::Avx2),
         "portable" => Some(Isa::Portable),
@@ -38,7 +42,7 @@ fn cap() -> Isa {
         std::env::var("EMBEDROCK_MAX_ISA")
             .ok()
             .and_then(|v| parse(&v))
-            .unwrap_or(Isa::Avx512)
+            .unwrap_or(Isa::Amx)
     })
 }
 
@@ -57,8 +61,9 @@ mod tests {
         assert_eq!(parse("AVX2 "), Some(Isa::Avx2));
         assert_eq!(parse("avx512"), Some(Isa::Avx512));
         assert_eq!(parse("portable"), Some(Isa::Portable));
+        assert_eq!(parse("amx"), Some(Isa::Amx));
         assert_eq!(parse("sse9"), None);
-        assert!(Isa::Portable < Isa::Avx2 && Isa::Avx2 < Isa::Avx512);
+        assert!(Isa::Portable < Isa::Avx2 && Isa::Avx2 < Isa::Avx512 && Isa::Avx512 < Isa::Amx);
         assert!(allows(Isa::Portable));
     }
 }

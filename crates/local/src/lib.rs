@@ -28,6 +28,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod amx;
 mod attention;
 mod bf16;
 mod cancel;

@@ -58,7 +58,7 @@ impl LocalOptions {
     /// `EMBEDROCK_THREADS`, `EMBEDROCK_BATCH_SIZE` (positive integers) and
     /// `EMBEDROCK_PORTABLE_GEMM` (set and not `0`: use the portable kernel)
     /// and `EMBEDROCK_PRECISION` (`fp32`, `int8` or `bf16`); the kernels
-    /// also read `EMBEDROCK_MAX_ISA` (`avx512`, `avx2` or `portable`), which
+    /// also read `EMBEDROCK_MAX_ISA` (`amx`, `avx512`, `avx2` or `portable`), which
     /// caps the instruction sets they choose from, checked here. A value
     /// that is not a number, not a precision or not a level is an error
     /// naming the variable.

@@ -6,8 +6,9 @@
 //! weights per output channel and their inputs per token, multiplies in
 //! integers and rescales to `f32`; layer norm, GELU, softmax and attention
 //! stay in `f32`. [`Precision::Bf16`] rounds the dense layers' weights and
-//! inputs to bfloat16 and sums their products in `f32` with AVX512_BF16's
-//! `vdpbf16ps`; where the CPU lacks it, it is refused at load time with an
+//! inputs to bfloat16 and sums their products in `f32`, on AMX tiles
+//! (`tdpbf16ps`) where the CPU and OS allow them, else with AVX512_BF16's
+//! `vdpbf16ps`; where the CPU has neither, it is refused at load time with an
 //! error naming what the CPU has, never emulated in `f32`.
 
 use std::fmt;
@@ -39,9 +40,9 @@ pub enum Precision {
     /// Faster, with vectors within a cosine of about 0.997 of `Fp32`'s.
     Int8,
     /// Dense layers in bfloat16: weights rounded at load time, inputs per
-    /// call, products summed in `f32`. Needs a CPU with AVX512_BF16 (AMX
-    /// tiles are not used by this build); elsewhere asking for it is an
-    /// error at load time, never a silent fallback.
+    /// call, products summed in `f32`. Needs a CPU with AMX-BF16 or
+    /// AVX512_BF16 (AMX first where the OS grants its tiles); elsewhere
+    /// asking for it is an error at load time, never a silent fallback.
     Bf16,
 }
 
@@ -80,12 +81,13 @@ impl Precision {
                 "fp32 portable"
             }),
             Precision::Int8 => Ok(int8::Path::best().name()),
-            Precision::Bf16 if crate::bf16::available() => Ok("bf16 avx512"),
-            Precision::Bf16 => Err(Error::UnsupportedPrecision {
-                precision: self.name(),
-                needs: bf16_needs(),
-                cpu: cpu_features(),
-                alternatives: "int8 or fp32",
+            Precision::Bf16 => crate::bf16::Path::best().map(|p| p.name()).ok_or_else(|| {
+                Error::UnsupportedPrecision {
+                    precision: self.name(),
+                    needs: bf16_needs(),
+                    cpu: cpu_features(),
+                    alternatives: "int8 or fp32",
+                }
             }),
         }
     }
@@ -93,11 +95,12 @@ impl Precision {
 
 /// What bf16 needs, worded for what this CPU lacks.
 fn bf16_needs() -> &'static str {
-    if cpu_has_avx512_bf16() {
-        // The CPU could run it, but EMBEDROCK_MAX_ISA turns AVX-512 off.
-        "AVX-512, which EMBEDROCK_MAX_ISA turns off (the CPU has AVX512_BF16)"
+    if cpu_has_avx512_bf16() || crate::amx::cpu_has_amx_bf16() {
+        // The CPU could run it, but EMBEDROCK_MAX_ISA turns AVX-512 off (or
+        // the OS refused the AMX tiles on a CPU without AVX512_BF16).
+        "AVX-512 and AVX512_BF16 or AMX-BF16, which EMBEDROCK_MAX_ISA (or the OS) turns off here"
     } else {
-        "a CPU with AVX512_BF16 (AMX tiles alone are not used by this build)"
+        "a CPU with AVX512_BF16 or AMX-BF16"
     }
 }
 
@@ -136,9 +139,12 @@ pub fn cpu_features() -> String {
             "avx512vnni",
             "avx512bf16"
         );
+        if crate::amx::cpu_has_amx_bf16() {
+            have.push("amx-bf16");
+        }
     }
     if have.is_empty() {
-        "none of avx2, fma, avx512f, avx512bw, avx512vnni, avx512bf16".into()
+        "none of avx2, fma, avx512f, avx512bw, avx512vnni, avx512bf16, amx-bf16".into()
     } else {
         have.join(", ")
     }
@@ -190,14 +196,19 @@ mod tests {
     fn bf16_runs_where_the_cpu_has_it_and_is_refused_clearly_elsewhere() {
         match Precision::Bf16.kernel() {
             Ok(kernel) => {
-                assert!(crate::bf16::available());
-                assert_eq!(kernel, "bf16 avx512");
+                let best = crate::bf16::Path::best().unwrap();
+                assert_eq!(kernel, best.name());
+                if crate::amx::available() {
+                    assert_eq!(kernel, "bf16 amx");
+                } else {
+                    assert_eq!(kernel, "bf16 avx512");
+                }
             }
             Err(e) => {
                 // A message saying what is needed, what the CPU has and what
                 // to use instead.
                 let err = e.to_string();
-                assert!(!crate::bf16::available());
+                assert!(crate::bf16::Path::best().is_none());
                 assert!(err.starts_with("bf16 precision needs "), "{err}");
                 assert!(err.contains("AVX512_BF16"), "{err}");
                 assert!(

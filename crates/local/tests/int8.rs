@@ -128,7 +128,19 @@ fn bf16_runs_close_to_fp32_where_the_cpu_has_it_and_is_refused_clearly_elsewhere
         return;
     }
     let tiny = loaded.unwrap();
-    assert_eq!(tiny.kernel(), "bf16 avx512");
+    // AMX tiles where the CPU and OS allow them, else AVX512_BF16.
+    assert_eq!(tiny.kernel(), Precision::Bf16.kernel().unwrap());
+    assert!(
+        ["bf16 amx", "bf16 avx512"].contains(&tiny.kernel()),
+        "{}",
+        tiny.kernel()
+    );
+    let amx_flag = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|c| c.split_whitespace().any(|w| w == "amx_bf16"))
+        .unwrap_or(false);
+    if !amx_flag {
+        assert_eq!(tiny.kernel(), "bf16 avx512");
+    }
     let (v, _) = tiny.embed_sync(&["a tiny test".to_string()], true).unwrap();
     assert!(v[0].iter().all(|x| x.is_finite()));
 
