@@ -37,7 +37,7 @@ pub(crate) const STEP_K: usize = 32;
 /// of 64 bytes. Layout (Intel SDM, LDTILECFG): byte 0 the palette, byte 1
 /// the start row, bytes 16–47 each tile's bytes per row (`u16`, little
 /// endian), bytes 48–63 each tile's rows.
-pub(crate) const CONFIG: [u8; 64] = config();
+pub(crate) static CONFIG: [u8; 64] = config();
 
 const fn config() -> [u8; 64] {
     let mut c = [0u8; 64];
