@@ -6,7 +6,8 @@
 #
 # Environment: DATA (text sets, default bench-data), OUT (results directory,
 # default bench-results/<date>), THREADS (default 2), BATCH (default 32),
-# PRECISIONS (embedrock's, comma-separated; default fp32,int8).
+# PRECISIONS (embedrock's, comma-separated; default fp32,int8, and bf16 where
+# the CPU has AVX512_BF16 or AMX-BF16).
 # Not run in CI: the Python side needs torch, which CI does not install.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -16,7 +17,11 @@ DATA=${DATA:-bench-data}
 OUT=${OUT:-bench-results/$(date -u +%Y-%m-%d)-$(hostname)}
 THREADS=${THREADS:-2}
 BATCH=${BATCH:-32}
-PRECISIONS=${PRECISIONS:-fp32,int8}
+if grep -qwE 'avx512_bf16|amx_bf16' /proc/cpuinfo 2>/dev/null; then
+  PRECISIONS=${PRECISIONS:-fp32,int8,bf16}
+else
+  PRECISIONS=${PRECISIONS:-fp32,int8}
+fi
 mkdir -p "$OUT"
 
 if [[ ! -s "$DATA/short.txt" || ! -s "$DATA/passages.txt" ]]; then

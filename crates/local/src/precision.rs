@@ -62,8 +62,9 @@ impl Precision {
     }
 
     /// The kernel path this CPU runs for this precision, e.g. `"int8 avx2"`,
-    /// `"int8 avx512-vnni"`, `"int8 scalar"`, `"fp32 avx512"`, or an error
-    /// when the CPU (or this build) cannot run it.
+    /// `"int8 avx512-vnni"`, `"int8 scalar"`, `"fp32 avx512"`, `"bf16 amx"`,
+    /// `"bf16 avx512"`, or an error when the CPU (or this build) cannot run
+    /// it.
     ///
     /// For `Fp32` this is the path with the portable multiply not forced;
     /// [`crate::LocalEmbedder::kernel`] reports what a loaded model uses.
