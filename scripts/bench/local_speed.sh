@@ -37,6 +37,7 @@ MODEL_DIR=$("$BIN" --quiet models pull all-minilm-l6-v2 | sed -E 's/.*: (.*)$/\1
   echo "date: $(date -u +%FT%TZ)"
   echo "cpu flags: $(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|f16c|avx512f|avx512bw|avx512_vnni|avx512_bf16|amx_bf16|amx_int8|amx_tile)$' | tr '\n' ' ')"
   echo "threads: $THREADS, batch: $BATCH, embedrock precisions: $PRECISIONS"
+  echo "instruction-set caps: EMBEDROCK_MAX_ISA=${EMBEDROCK_MAX_ISA:-none} ATEN_CPU_CAPABILITY=${ATEN_CPU_CAPABILITY:-none} ONEDNN_MAX_CPU_ISA=${ONEDNN_MAX_CPU_ISA:-none}"
 } | tee "$OUT/machine.txt"
 
 "$BIN" --quiet bench speed --data "$DATA" --threads "$THREADS" --batch-size "$BATCH" --precision "$PRECISIONS" --json "$OUT/embedrock.json"
