@@ -168,47 +168,23 @@ impl PackedB {
 /// and `n` from `b`); blocks of rows are shared among rayon's threads when
 /// `threads > 1`.
 pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], threads: usize) {
+    use crate::kernels::row_blocks;
+    let (k, n) = (b.k, b.n);
     match b.path {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a `PackedB` for AMX exists only where `amx::available()`
         // held, so the tiles and AVX-512 F/BW may be used.
-        Path::Amx => run(m, a, b, c, threads, amx::BLOCK, |b, a, rows, c| unsafe {
+        Path::Amx => row_blocks(m, a, k, c, n, amx::BLOCK, threads, |a, rows, c| unsafe {
             block_amx_avx512(b, a, rows, c)
         }),
         #[cfg(target_arch = "x86_64")]
         // SAFETY: a `PackedB` for AVX-512 exists only where AVX512_BF16 does.
-        Path::Avx512 => run(m, a, b, c, threads, BLOCK_ROWS, |b, a, rows, c| unsafe {
+        Path::Avx512 => row_blocks(m, a, k, c, n, BLOCK_ROWS, threads, |a, rows, c| unsafe {
             block_avx512(b, a, rows, c)
         }),
         #[cfg(not(target_arch = "x86_64"))]
         _ => unreachable!("no bf16 path exists off x86-64"),
     }
-}
-
-/// Splits `c` into blocks of `block_rows` rows and runs `block` on each
-/// with its rows of `a`.
-fn run<F>(
-    m: usize,
-    a: &[f32],
-    b: &PackedB,
-    c: &mut [f32],
-    threads: usize,
-    block_rows: usize,
-    block: F,
-) where
-    F: Fn(&PackedB, &[f32], usize, &mut [f32]) + Sync,
-{
-    let (k, n) = (b.k, b.n);
-    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
-    if m == 0 {
-        return;
-    }
-    let work = |(i, c_rows): (usize, &mut [f32])| {
-        let row0 = i * block_rows;
-        let rows = c_rows.len() / n;
-        block(b, &a[row0 * k..(row0 + rows) * k], rows, c_rows);
-    };
-    crate::kernels::row_blocks(&mut c[..m * n], n, block_rows, threads, work);
 }
 
 /// `a`'s `rows` rows of `k` values rounded to bfloat16 into rows of `lda`
@@ -484,9 +460,9 @@ mod tests {
             let base = rng.matrix(m * n, 0.0);
             let b = PackedB::pack(&w, k, n, Path::Amx);
             let mut c = base.clone();
-            run(m, &a, &b, &mut c, 2, amx::BLOCK, |b, a, rows, c| {
+            crate::kernels::row_blocks(m, &a, k, &mut c, n, amx::BLOCK, 2, |a, rows, c| {
                 // SAFETY: the model runs on any CPU.
-                unsafe { block_amx(b, a, rows, c, amx::model::micro) }
+                unsafe { block_amx(&b, a, rows, c, amx::model::micro) }
             });
             check("amx model", m, k, n, &a, &w, &base, &c);
             if amx::available() {

@@ -619,18 +619,9 @@ fn for_each_tile(
 /// contiguous (`k` and `n` from `b`). With `threads > 1`, blocks of rows are
 /// shared among rayon's threads.
 pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &QuantizedB, c: &mut [f32], threads: usize) {
-    let (k, n) = (b.k, b.n);
-    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
-    if m == 0 {
-        return;
-    }
-    let rb = block_rows();
-    let work = |(block, c_rows): (usize, &mut [f32])| {
-        let row0 = block * rb;
-        let rows = c_rows.len() / n;
-        run_block(b, &a[row0 * k..(row0 + rows) * k], rows, c_rows);
-    };
-    crate::kernels::row_blocks(&mut c[..m * n], n, rb, threads, work);
+    crate::kernels::row_blocks(m, a, b.k, c, b.n, block_rows(), threads, |a, rows, c| {
+        run_block(b, a, rows, c)
+    });
 }
 
 /// One block of `rows` rows of `a`: quantised, multiplied and dequantised

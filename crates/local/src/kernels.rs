@@ -105,18 +105,39 @@ impl MatMul<'_> {
     }
 }
 
-/// Runs `work((block, rows))` over the blocks of `block_rows` rows of `c`
-/// (rows `n` wide; the last block may be shorter), shared among rayon's
-/// threads when `threads > 1`: the row split of every packed multiply.
-pub(crate) fn row_blocks<F>(c: &mut [f32], n: usize, block_rows: usize, threads: usize, work: F)
-where
-    F: Fn((usize, &mut [f32])) + Send + Sync,
+/// The row split of every packed multiply `c[m × n] += a[m × k] · B`: runs
+/// `work(a_rows, rows, c_rows)` over blocks of `block_rows` rows (the last
+/// may be shorter), with the block's rows of `a` (`k` wide) and of `c` (`n`
+/// wide), shared among rayon's threads when `threads > 1`. Checks that `a`
+/// and `c` hold `m` rows first.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn row_blocks<F>(
+    m: usize,
+    a: &[f32],
+    k: usize,
+    c: &mut [f32],
+    n: usize,
+    block_rows: usize,
+    threads: usize,
+    work: F,
+) where
+    F: Fn(&[f32], usize, &mut [f32]) + Send + Sync,
 {
     use rayon::prelude::*;
+    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
+    if m == 0 {
+        return;
+    }
+    let block = |(i, c_rows): (usize, &mut [f32])| {
+        let row0 = i * block_rows;
+        let rows = c_rows.len() / n;
+        work(&a[row0 * k..(row0 + rows) * k], rows, c_rows);
+    };
+    let c = &mut c[..m * n];
     if threads > 1 {
-        c.par_chunks_mut(block_rows * n).enumerate().for_each(work);
+        c.par_chunks_mut(block_rows * n).enumerate().for_each(block);
     } else {
-        c.chunks_mut(block_rows * n).enumerate().for_each(work);
+        c.chunks_mut(block_rows * n).enumerate().for_each(block);
     }
 }
 

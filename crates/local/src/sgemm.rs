@@ -68,17 +68,11 @@ pub(crate) fn available() -> bool {
 /// With `threads > 1`, blocks of rows are shared among rayon's threads.
 pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], threads: usize) {
     let (k, n) = (b.k, b.n);
-    assert!(a.len() >= m * k && c.len() >= m * n, "operands too short");
-    if m == 0 {
-        return;
-    }
-    let work = |(block, c_rows): (usize, &mut [f32])| {
-        let row0 = block * MC;
-        let mc = MC.min(m - row0);
+    let work = |a_rows: &[f32], mc: usize, c_rows: &mut [f32]| {
         let mut apack = vec![0f32; MC.div_ceil(MR) * MR * KC];
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
-            pack_a(&a[row0 * k..(row0 + mc) * k], mc, k, pc, kc, &mut apack);
+            pack_a(a_rows, mc, k, pc, kc, &mut apack);
             for j in 0..n / NR {
                 let panel = &b.data[pc * n + j * kc * NR..pc * n + (j + 1) * kc * NR];
                 for strip in 0..mc.div_ceil(MR) {
@@ -90,7 +84,7 @@ pub(crate) fn matmul_acc(m: usize, a: &[f32], b: &PackedB, c: &mut [f32], thread
             }
         }
     };
-    crate::kernels::row_blocks(&mut c[..m * n], n, MC, threads, work);
+    crate::kernels::row_blocks(m, a, k, c, n, MC, threads, work);
 }
 
 /// Packs rows of `a` (row-major, `rows × k`), columns `pc .. pc + kc`, into
